@@ -1,0 +1,35 @@
+# Lakeshare container image.
+#
+# NOTE: this Dockerfile is NOT built in CI — there is no Docker engine on our build machines.
+# It is kept by hand; build it locally with `docker build -t lakeshare .` and run it with a
+# config mounted at /etc/lakeshare/config.yaml, e.g.
+#   docker run -p 8080:8080 -v $PWD/config.yaml:/etc/lakeshare/config.yaml:ro \
+#              -v lakeshare-state:/var/lib/lakeshare lakeshare
+# (set `host: 0.0.0.0` and `port: 8080` in that config so the server is reachable).
+
+# ---- build stage -------------------------------------------------------------------------
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+# sqlx compile-time checks (if any) must use the committed offline data, not a live database.
+ENV SQLX_OFFLINE=true
+COPY . .
+RUN cargo build --release --locked \
+ && cp target/release/lakeshare /usr/local/bin/lakeshare
+
+# ---- runtime stage -----------------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 lakeshare \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/lakeshare --shell /usr/sbin/nologin lakeshare \
+ && mkdir -p /var/lib/lakeshare /etc/lakeshare \
+ && chown lakeshare:lakeshare /var/lib/lakeshare
+COPY --from=builder /usr/local/bin/lakeshare /usr/local/bin/lakeshare
+# Sample tables and config for `lakeshare demo` (read-only reference copy).
+COPY --from=builder /src/examples /usr/share/lakeshare/examples
+USER 10001:10001
+WORKDIR /var/lib/lakeshare
+EXPOSE 8080
+ENTRYPOINT ["lakeshare"]
+CMD ["serve", "--config", "/etc/lakeshare/config.yaml"]

@@ -1,0 +1,141 @@
+//! The state store: shared objects imported from the config, recipients, hashed tokens,
+//! grants and signing keys, behind one [`CatalogStore`] trait.
+//!
+//! SQLite (one local file) is the embedded default.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::domain::model::{RecipientInfo, Schema, Share, SharedTable};
+use crate::domain::token::NewToken;
+use crate::storage::keyring::SigningKey;
+
+/// Catalog errors, mapped from the database at this edge.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The named object does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The object exists already.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// Input rejected by the store.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The database is unavailable or failed.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, CatalogError>;
+
+/// A declared table, as imported from the config.
+#[derive(Debug, Clone)]
+pub struct TableDecl {
+    /// Alias.
+    pub name: String,
+    /// Configured id, if any.
+    pub id: Option<String>,
+    /// Normalized location URL.
+    pub location: String,
+    /// History sharing.
+    pub history_shared: bool,
+    /// History floor.
+    pub start_version: i64,
+}
+
+/// A declared schema.
+#[derive(Debug, Clone)]
+pub struct SchemaDecl {
+    /// Name.
+    pub name: String,
+    /// Tables in order.
+    pub tables: Vec<TableDecl>,
+}
+
+/// A declared share.
+#[derive(Debug, Clone)]
+pub struct ShareDecl {
+    /// Name.
+    pub name: String,
+    /// Schemas in order.
+    pub schemas: Vec<SchemaDecl>,
+}
+
+/// What a token hash resolves to.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// Stored hash (compared again in constant time by the caller).
+    pub hash: Vec<u8>,
+    /// Owner.
+    pub recipient_id: String,
+    /// Owner's name.
+    pub recipient_name: String,
+    /// Display prefix.
+    pub prefix: String,
+    /// Expiry (ms).
+    pub expires_at_ms: Option<i64>,
+    /// Token revocation time.
+    pub token_revoked_at_ms: Option<i64>,
+    /// Recipient revocation time.
+    pub recipient_revoked_at_ms: Option<i64>,
+}
+
+/// The state store. Implementations must be safe to call from many tasks at once.
+#[async_trait]
+pub trait CatalogStore: Send + Sync + std::fmt::Debug {
+    /// Replaces all shared objects with `shares`, in one transaction.
+    async fn import_shared_objects(&self, shares: &[ShareDecl]) -> Result<()>;
+    /// All shares, in declaration order.
+    async fn list_shares(&self) -> Result<Vec<Share>>;
+    /// A share by name (case-insensitive).
+    async fn get_share(&self, share: &str) -> Result<Option<Share>>;
+    /// Schemas of a share in order (`None` if the share does not exist).
+    async fn list_schemas(&self, share: &str) -> Result<Option<Vec<Schema>>>;
+    /// Tables of a share, optionally of one schema (`None` if share or schema do not exist).
+    async fn list_tables(
+        &self,
+        share: &str,
+        schema: Option<&str>,
+    ) -> Result<Option<Vec<SharedTable>>>;
+    /// One table by share/schema/name.
+    async fn get_table(
+        &self,
+        share: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<SharedTable>>;
+    /// One table by its key (id).
+    async fn get_table_by_id(&self, id: &str) -> Result<Option<SharedTable>>;
+    /// Resolves a token hash.
+    async fn lookup_token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>>;
+    /// Shares granted to a recipient (names as stored).
+    async fn granted_shares(&self, recipient_id: &str) -> Result<Vec<String>>;
+    /// Whether the recipient exists, is not revoked, and is granted `share`.
+    async fn recipient_may_read(&self, recipient_id: &str, share: &str) -> Result<bool>;
+    /// Number of active recipients.
+    async fn active_recipient_count(&self) -> Result<i64>;
+    /// Creates a recipient with one token and grants; returns its id.
+    async fn create_recipient(
+        &self,
+        name: &str,
+        shares: &[String],
+        token: &NewToken,
+        expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<String>;
+    /// Revokes a recipient and all its tokens. `false` if no such active recipient.
+    async fn revoke_recipient(&self, name: &str, now_ms: i64) -> Result<bool>;
+    /// All recipients.
+    async fn list_recipients(&self) -> Result<Vec<RecipientInfo>>;
+    /// All signing keys.
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>>;
+    /// Adds `key` as the current key, retiring the previous current key at `now_ms`.
+    async fn rotate_signing_key(&self, key: &SigningKey, now_ms: i64) -> Result<()>;
+}
+
+/// Shared catalog handle.
+pub type DynCatalog = std::sync::Arc<dyn CatalogStore>;

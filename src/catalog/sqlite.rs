@@ -1,0 +1,485 @@
+//! [`CatalogStore`] on SQLite through sqlx: the embedded default, one local file.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, SqlitePool};
+use uuid::Uuid;
+
+use super::{CatalogError, CatalogStore, Result, ShareDecl, TokenRecord};
+use crate::domain::model::{RecipientInfo, Schema, Share, SharedTable};
+use crate::domain::token::NewToken;
+use crate::storage::keyring::SigningKey;
+use crate::storage::location::TableLocation;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The SQLite catalog.
+#[derive(Debug, Clone)]
+pub struct SqliteCatalog {
+    pool: SqlitePool,
+}
+
+fn db_err(e: sqlx::Error) -> CatalogError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            CatalogError::Conflict(d.message().to_owned())
+        }
+        _ => CatalogError::Unavailable(e.to_string()),
+    }
+}
+
+/// Stable id for a share.
+pub fn derived_share_id(share: &str) -> String {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("lakeshare:share:{}", share.to_lowercase()).as_bytes(),
+    )
+    .to_string()
+}
+
+/// Stable id for a table alias.
+pub fn derived_table_id(share: &str, schema: &str, table: &str) -> String {
+    let key = format!("lakeshare:table:{share}/{schema}/{table}").to_lowercase();
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, key.as_bytes()).to_string()
+}
+
+impl SqliteCatalog {
+    /// Opens (creating if needed) the database file and runs migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| CatalogError::Unavailable(format!("{}: {e}", dir.display())))?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(db_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(db_err)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| CatalogError::Unavailable(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    fn table_from_row(row: &SqliteRow) -> Result<SharedTable> {
+        let share: String = row.try_get("share").map_err(db_err)?;
+        let location: String = row.try_get("location").map_err(db_err)?;
+        let url = url::Url::parse(&location)
+            .map_err(|e| CatalogError::Invalid(format!("stored location '{location}': {e}")))?;
+        Ok(SharedTable {
+            share_id: derived_share_id(&share),
+            share,
+            schema: row.try_get("schema_name").map_err(db_err)?,
+            name: row.try_get("name").map_err(db_err)?,
+            id: row.try_get("id").map_err(db_err)?,
+            location: TableLocation::from_url(url)
+                .map_err(|e| CatalogError::Invalid(e.to_string()))?,
+            history_shared: row.try_get::<i64, _>("history_shared").map_err(db_err)? != 0,
+            start_version: row.try_get("start_version").map_err(db_err)?,
+        })
+    }
+}
+
+const TABLE_COLUMNS: &str = "share, schema_name, name, id, location, history_shared, start_version";
+
+#[async_trait]
+impl CatalogStore for SqliteCatalog {
+    async fn import_shared_objects(&self, shares: &[ShareDecl]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for stmt in [
+            "DELETE FROM shared_tables",
+            "DELETE FROM schemas",
+            "DELETE FROM shares",
+        ] {
+            sqlx::query(stmt).execute(&mut *tx).await.map_err(db_err)?;
+        }
+        let mut table_pos = 0i64;
+        for (si, share) in shares.iter().enumerate() {
+            sqlx::query("INSERT INTO shares (name, id, position) VALUES (?, ?, ?)")
+                .bind(&share.name)
+                .bind(derived_share_id(&share.name))
+                .bind(si as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            for (ci, schema) in share.schemas.iter().enumerate() {
+                sqlx::query("INSERT INTO schemas (share, name, position) VALUES (?, ?, ?)")
+                    .bind(&share.name)
+                    .bind(&schema.name)
+                    .bind(ci as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                for table in &schema.tables {
+                    let id = table
+                        .id
+                        .clone()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| {
+                            derived_table_id(&share.name, &schema.name, &table.name)
+                        });
+                    sqlx::query(
+                        "INSERT INTO shared_tables (share, schema_name, name, id, location, \
+                         history_shared, start_version, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(&share.name)
+                    .bind(&schema.name)
+                    .bind(&table.name)
+                    .bind(id)
+                    .bind(&table.location)
+                    .bind(i64::from(table.history_shared))
+                    .bind(table.start_version)
+                    .bind(table_pos)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    table_pos += 1;
+                }
+            }
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_shares(&self) -> Result<Vec<Share>> {
+        let rows = sqlx::query("SELECT name, id FROM shares ORDER BY position")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Share {
+                    name: r.try_get("name").map_err(db_err)?,
+                    id: r.try_get("id").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn get_share(&self, share: &str) -> Result<Option<Share>> {
+        let row = sqlx::query("SELECT name, id FROM shares WHERE name = ?")
+            .bind(share)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| {
+            Ok(Share {
+                name: r.try_get("name").map_err(db_err)?,
+                id: r.try_get("id").map_err(db_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_schemas(&self, share: &str) -> Result<Option<Vec<Schema>>> {
+        let Some(found) = self.get_share(share).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query("SELECT name FROM schemas WHERE share = ? ORDER BY position")
+            .bind(&found.name)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Schema {
+                    share: found.name.clone(),
+                    name: r.try_get("name").map_err(db_err)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    async fn list_tables(
+        &self,
+        share: &str,
+        schema: Option<&str>,
+    ) -> Result<Option<Vec<SharedTable>>> {
+        let Some(found) = self.get_share(share).await? else {
+            return Ok(None);
+        };
+        let rows = if let Some(schema) = schema {
+            let exists = sqlx::query("SELECT 1 FROM schemas WHERE share = ? AND name = ?")
+                .bind(&found.name)
+                .bind(schema)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            sqlx::query(&format!(
+                "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE share = ? AND schema_name = ? \
+                 ORDER BY position"
+            ))
+            .bind(&found.name)
+            .bind(schema)
+            .fetch_all(&self.pool)
+            .await
+        } else {
+            sqlx::query(&format!(
+                "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE share = ? ORDER BY position"
+            ))
+            .bind(&found.name)
+            .fetch_all(&self.pool)
+            .await
+        }
+        .map_err(db_err)?;
+        rows.iter()
+            .map(Self::table_from_row)
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    async fn get_table(
+        &self,
+        share: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<SharedTable>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE share = ? AND schema_name = ? \
+             AND name = ?"
+        ))
+        .bind(share)
+        .bind(schema)
+        .bind(table)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(Self::table_from_row).transpose()
+    }
+
+    async fn get_table_by_id(&self, id: &str) -> Result<Option<SharedTable>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(Self::table_from_row).transpose()
+    }
+
+    async fn lookup_token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(
+            "SELECT t.hash, t.recipient_id, r.name, t.prefix, t.expires_at, t.revoked_at, \
+             r.revoked_at AS recipient_revoked_at \
+             FROM tokens t JOIN recipients r ON r.id = t.recipient_id WHERE t.hash = ?",
+        )
+        .bind(&hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            Ok(TokenRecord {
+                hash: r.try_get("hash").map_err(db_err)?,
+                recipient_id: r.try_get("recipient_id").map_err(db_err)?,
+                recipient_name: r.try_get("name").map_err(db_err)?,
+                prefix: r.try_get("prefix").map_err(db_err)?,
+                expires_at_ms: r.try_get("expires_at").map_err(db_err)?,
+                token_revoked_at_ms: r.try_get("revoked_at").map_err(db_err)?,
+                recipient_revoked_at_ms: r.try_get("recipient_revoked_at").map_err(db_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn granted_shares(&self, recipient_id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT share FROM grants WHERE recipient_id = ? ORDER BY share")
+            .bind(recipient_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| r.try_get("share").map_err(db_err))
+            .collect()
+    }
+
+    async fn recipient_may_read(&self, recipient_id: &str, share: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM recipients r JOIN grants g ON g.recipient_id = r.id \
+             WHERE r.id = ? AND r.revoked_at IS NULL AND g.share = ?",
+        )
+        .bind(recipient_id)
+        .bind(share)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn active_recipient_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM recipients WHERE revoked_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.try_get("n").map_err(db_err)
+    }
+
+    async fn create_recipient(
+        &self,
+        name: &str,
+        shares: &[String],
+        token: &NewToken,
+        expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<String> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let existing = sqlx::query("SELECT id FROM recipients WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if existing.is_some() {
+            return Err(CatalogError::Conflict(format!("recipient '{name}'")));
+        }
+        for share in shares {
+            let found = sqlx::query("SELECT 1 FROM shares WHERE name = ?")
+                .bind(share)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if found.is_none() {
+                return Err(CatalogError::NotFound(format!("share '{share}'")));
+            }
+        }
+        let id = Uuid::new_v4().to_string();
+        sqlx::query("INSERT INTO recipients (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(&id)
+            .bind(name)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&token.hash[..])
+        .bind(&id)
+        .bind(&token.display_prefix)
+        .bind(now_ms)
+        .bind(expires_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for share in shares {
+            sqlx::query(
+                "INSERT OR IGNORE INTO grants (recipient_id, share, created_at) VALUES (?, ?, ?)",
+            )
+            .bind(&id)
+            .bind(share)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(id)
+    }
+
+    async fn revoke_recipient(&self, name: &str, now_ms: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query("SELECT id FROM recipients WHERE name = ? AND revoked_at IS NULL")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(false) };
+        let id: String = row.try_get("id").map_err(db_err)?;
+        sqlx::query("UPDATE recipients SET revoked_at = ? WHERE id = ?")
+            .bind(now_ms)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = ? WHERE recipient_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn list_recipients(&self) -> Result<Vec<RecipientInfo>> {
+        let rows =
+            sqlx::query("SELECT id, name, created_at, revoked_at FROM recipients ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.try_get("id").map_err(db_err)?;
+            let tokens = sqlx::query(
+                "SELECT prefix, expires_at FROM tokens WHERE recipient_id = ? AND revoked_at IS NULL",
+            )
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|t| Ok((t.try_get("prefix").map_err(db_err)?, t.try_get("expires_at").map_err(db_err)?)))
+            .collect::<Result<Vec<_>>>()?;
+            out.push(RecipientInfo {
+                shares: self.granted_shares(&id).await?,
+                name: r.try_get("name").map_err(db_err)?,
+                created_at_ms: r.try_get("created_at").map_err(db_err)?,
+                revoked_at_ms: r.try_get("revoked_at").map_err(db_err)?,
+                tokens,
+                id,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
+        let rows = sqlx::query("SELECT id, secret, created_at, retired_at FROM signing_keys")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SigningKey {
+                    id: r.try_get("id").map_err(db_err)?,
+                    secret: r.try_get("secret").map_err(db_err)?,
+                    created_at_ms: r.try_get("created_at").map_err(db_err)?,
+                    retired_at_ms: r.try_get("retired_at").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn rotate_signing_key(&self, key: &SigningKey, now_ms: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES (?, ?, ?)")
+            .bind(&key.id)
+            .bind(&key.secret)
+            .bind(key.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+}

@@ -1,0 +1,246 @@
+//! `lakeshare serve`.
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+
+use super::wiring::{self, Wired};
+use crate::catalog::DynCatalog;
+use crate::config::{self, Config, SslConfig};
+use crate::server::{AppState, build_router};
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Config file (the reference Delta Sharing server's YAML format).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Override the config's `host`.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Override the config's `port` (0 = any free port; the bound address is printed).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// State store path (default: `lakeshare.db` next to the config).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Accept requests without a token. Development only: refused on non-loopback hosts.
+    #[arg(long)]
+    pub allow_anonymous: bool,
+}
+
+/// A bound, ready-to-run server.
+pub struct Server {
+    listener: TcpListener,
+    app: Router,
+    tls: Option<RustlsConfig>,
+    /// The endpoint URL clients use (goes into profiles).
+    pub url: String,
+    /// Wired components.
+    pub wired: Wired,
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let bare = host.trim_matches(|c| c == '[' || c == ']');
+    let addrs: Vec<SocketAddr> = (bare, port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve host '{host}'"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .with_context(|| format!("host '{host}' resolves to no address"))
+}
+
+async fn tls_config(ssl: &SslConfig, host: &str) -> anyhow::Result<RustlsConfig> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match ssl {
+        SslConfig::SelfSigned => {
+            let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+            if !names.iter().any(|n| n == host) {
+                names.push(host.to_owned());
+            }
+            let cert = rcgen::generate_simple_self_signed(names)
+                .context("cannot generate a self-signed certificate")?;
+            RustlsConfig::from_pem(
+                cert.cert.pem().into_bytes(),
+                cert.key_pair.serialize_pem().into_bytes(),
+            )
+            .await
+            .context("invalid generated certificate")
+        }
+        SslConfig::Files { certificate, key } => RustlsConfig::from_pem_file(certificate, key)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot load TLS certificate {} / key {}",
+                    certificate.display(),
+                    key.display()
+                )
+            }),
+    }
+}
+
+/// Prepares a server: imports the shared objects, checks that access is controlled, binds.
+pub async fn start(
+    config: &Config,
+    catalog: DynCatalog,
+    allow_anonymous: bool,
+) -> anyhow::Result<Server> {
+    if allow_anonymous && !is_loopback_host(&config.host) {
+        bail!(
+            "refusing to start: --allow-anonymous is only allowed on a loopback host, not '{}'",
+            config.host
+        );
+    }
+    catalog
+        .import_shared_objects(&config.shares)
+        .await
+        .context("cannot import the shared objects into the state store")?;
+    if config.bearer_token.is_some() {
+        tracing::warn!(
+            "authorization.bearerToken grants every share to one shared token; prefer \
+             per-recipient tokens (`lakeshare recipient create`)"
+        );
+    }
+    if !allow_anonymous
+        && config.bearer_token.is_none()
+        && catalog.active_recipient_count().await? == 0
+    {
+        bail!(
+            "refusing to start: no recipient exists and no authorization.bearerToken is \
+             configured, so nobody could be authenticated. Create one with `lakeshare recipient \
+             create NAME --share SHARE --config FILE --profile OUT.share`, or pass \
+             --allow-anonymous for loopback development"
+        );
+    }
+    let wired = wiring::wire(config, catalog, allow_anonymous, wiring::system_clock()).await?;
+    wiring::spawn_keyring_refresh(
+        wired.catalog.clone(),
+        wired.keyring.clone(),
+        Duration::from_secs(30),
+    );
+    let addr = resolve(&config.host, config.port)?;
+    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let tls = match &config.ssl {
+        Some(ssl) => Some(tls_config(ssl, &config.host).await?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let shown_host = if local.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else if is_loopback_host(&config.host) && !config.host.contains(':') {
+        config.host.clone()
+    } else if local.is_ipv6() {
+        format!("[{}]", local.ip())
+    } else {
+        local.ip().to_string()
+    };
+    let url = format!(
+        "{scheme}://{shown_host}:{}{}",
+        local.port(),
+        config.endpoint
+    );
+    let app = build_router(AppState {
+        service: wired.service.clone(),
+        prefix: config.endpoint.clone(),
+        scheme,
+        bound_base: url.clone(),
+    });
+    Ok(Server {
+        listener,
+        app,
+        tls,
+        url,
+        wired,
+    })
+}
+
+impl Server {
+    /// Serves until Ctrl-C / SIGTERM.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let handle = axum_server::Handle::new();
+        let shutdown = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        let service = self.app.into_make_service_with_connect_info::<SocketAddr>();
+        match self.tls {
+            Some(tls) => {
+                axum_server::from_tcp_rustls(self.listener, tls)
+                    .handle(handle)
+                    .serve(service)
+                    .await?
+            }
+            None => {
+                axum_server::from_tcp(self.listener)
+                    .handle(handle)
+                    .serve(service)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Loads a config and prints its warnings.
+pub fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    let config = config::load(path).map_err(anyhow::Error::msg)?;
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(config)
+}
+
+/// `lakeshare serve`.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = load_config(&args.config)?;
+    if let Some(h) = args.host {
+        config.host = h;
+    }
+    if let Some(p) = args.port {
+        config.port = p;
+    }
+    let state = args
+        .state
+        .clone()
+        .unwrap_or_else(|| wiring::default_state_path(&args.config));
+    let catalog: DynCatalog = wiring::open_catalog(&state).await?;
+    let server = start(&config, catalog, args.allow_anonymous).await?;
+    println!("lakeshare listening on {}", server.url);
+    std::io::stdout().flush()?;
+    server.run().await
+}

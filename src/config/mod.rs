@@ -1,0 +1,7 @@
+//! Configuration: the reference Delta Sharing server's YAML, accepted unchanged, validated
+//! into [`Config`] at start-up. Nothing after start-up sees the raw form.
+
+mod raw;
+mod validate;
+
+pub use validate::{Config, SslConfig, load, parse};

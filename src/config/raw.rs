@@ -1,0 +1,148 @@
+//! The raw YAML shape (reference server keys) and the list of known keys.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawConfig {
+    pub(crate) version: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub(crate) shares: Vec<RawShare>,
+    pub(crate) authorization: Option<RawAuthorization>,
+    pub(crate) ssl: Option<RawSsl>,
+    pub(crate) host: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) pre_signed_url_timeout_seconds: Option<i64>,
+    pub(crate) evaluate_predicate_hints: Option<bool>,
+    pub(crate) evaluate_json_predicate_hints: Option<bool>,
+    pub(crate) evaluate_json_predicate_hints_v2: Option<bool>,
+    #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
+    pub(crate) query_table_page_size_limit: Option<i64>,
+    #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
+    pub(crate) query_table_page_token_ttl_ms: Option<i64>,
+    #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
+    pub(crate) refresh_token_ttl_ms: Option<i64>,
+    pub(crate) delta_table_cache_size: Option<i64>,
+    pub(crate) staleness_acceptable: Option<bool>,
+    #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
+    pub(crate) request_timeout_seconds: Option<i64>,
+    #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
+    pub(crate) temporary_credential_validity_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawShare {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) schemas: Vec<RawSchema>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawSchema {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) tables: Vec<RawTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawTable {
+    pub(crate) name: String,
+    pub(crate) location: String,
+    pub(crate) id: Option<String>,
+    pub(crate) history_shared: Option<bool>,
+    pub(crate) cdf_enabled: Option<bool>,
+    pub(crate) start_version: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawAuthorization {
+    pub(crate) bearer_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawSsl {
+    #[serde(default)]
+    pub(crate) self_signed: bool,
+    pub(crate) certificate_file: Option<String>,
+    pub(crate) certificate_key_file: Option<String>,
+    pub(crate) certificate_password_file: Option<String>,
+}
+
+/// Top-level keys and whether Lakeshare acts on them.
+pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
+    ("version", Support::Yes),
+    ("shares", Support::Yes),
+    ("authorization", Support::Yes),
+    ("ssl", Support::Yes),
+    ("host", Support::Yes),
+    ("port", Support::Yes),
+    ("endpoint", Support::Yes),
+    ("preSignedUrlTimeoutSeconds", Support::Yes),
+    (
+        "evaluatePredicateHints",
+        Support::NotYet("legacy SQL predicateHints are ignored"),
+    ),
+    ("evaluateJsonPredicateHints", Support::Yes),
+    ("evaluateJsonPredicateHintsV2", Support::Yes),
+    (
+        "queryTablePageSizeLimit",
+        Support::NotYet("query pagination is not implemented yet"),
+    ),
+    (
+        "queryTablePageTokenTtlMs",
+        Support::NotYet("query pagination is not implemented yet"),
+    ),
+    (
+        "refreshTokenTtlMs",
+        Support::NotYet("refresh tokens are not implemented yet"),
+    ),
+    ("deltaTableCacheSize", Support::Yes),
+    (
+        "stalenessAcceptable",
+        Support::NotYet("every request reads the latest table version"),
+    ),
+    (
+        "requestTimeoutSeconds",
+        Support::NotYet("requests are not timed out by the server"),
+    ),
+    (
+        "temporaryCredentialValiditySeconds",
+        Support::NotYet("directory access is not implemented yet"),
+    ),
+];
+
+/// Keys of one table entry.
+pub(crate) const TABLE_KEYS: &[&str] = &[
+    "name",
+    "location",
+    "id",
+    "historyShared",
+    "cdfEnabled",
+    "startVersion",
+];
+/// Keys of one share entry.
+pub(crate) const SHARE_KEYS: &[&str] = &["name", "schemas"];
+/// Keys of one schema entry.
+pub(crate) const SCHEMA_KEYS: &[&str] = &["name", "tables"];
+/// Keys of `ssl`.
+pub(crate) const SSL_KEYS: &[&str] = &[
+    "selfSigned",
+    "certificateFile",
+    "certificateKeyFile",
+    "certificatePasswordFile",
+];
+/// Keys of `authorization`.
+pub(crate) const AUTH_KEYS: &[&str] = &["bearerToken"];
+
+/// Whether a known key has an effect.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Support {
+    Yes,
+    NotYet(&'static str),
+}

@@ -1,0 +1,375 @@
+//! Validation of the raw config into [`Config`], with warnings for keys that have no effect.
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+use super::raw::{
+    AUTH_KEYS, RawConfig, SCHEMA_KEYS, SHARE_KEYS, SSL_KEYS, Support, TABLE_KEYS, TOP_LEVEL_KEYS,
+};
+use crate::catalog::{SchemaDecl, ShareDecl, TableDecl};
+use crate::storage::location::TableLocation;
+
+/// TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SslConfig {
+    /// Generate a self-signed certificate at start.
+    SelfSigned,
+    /// PEM certificate chain and key files.
+    Files {
+        /// Certificate chain.
+        certificate: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Folder of the config file (relative paths are resolved against it).
+    pub base_dir: PathBuf,
+    /// Listen host.
+    pub host: String,
+    /// Listen port (0 = any free port).
+    pub port: u16,
+    /// Endpoint prefix, `/delta-sharing` by default; no trailing slash.
+    pub endpoint: String,
+    /// URL lifetime in seconds.
+    pub url_ttl_seconds: i64,
+    /// Evaluate JSON hints.
+    pub evaluate_json_hints: bool,
+    /// Evaluate JSON hints on stats.
+    pub evaluate_json_hints_v2: bool,
+    /// Snapshot cache entries.
+    pub cache_size: usize,
+    /// Reference-style global bearer token.
+    pub bearer_token: Option<String>,
+    /// TLS.
+    pub ssl: Option<SslConfig>,
+    /// Shared objects.
+    pub shares: Vec<ShareDecl>,
+    /// Warnings to show the operator.
+    pub warnings: Vec<String>,
+}
+
+fn check_name(kind: &str, name: &str, allow_dot: bool) -> Result<(), String> {
+    let bad = name.is_empty()
+        || name.chars().count() > 255
+        || name
+            .chars()
+            .any(|c| c == ' ' || c == '/' || c.is_control() || (!allow_dot && c == '.'));
+    if bad {
+        return Err(format!(
+            "invalid {kind} name '{name}': names are 1-255 characters without spaces, '/', \
+             control characters{}",
+            if allow_dot { "" } else { " or '.'" }
+        ));
+    }
+    Ok(())
+}
+
+fn unknown_keys(value: &Value, known: &[&str], where_: &str, warnings: &mut Vec<String>) {
+    if let Value::Mapping(map) = value {
+        for key in map.keys() {
+            let k = key.as_str().unwrap_or("<non-string key>");
+            if !known.contains(&k) {
+                warnings.push(format!("unknown config key '{k}' in {where_} is ignored"));
+            }
+        }
+    }
+}
+
+fn collect_warnings(doc: &Value) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Value::Mapping(map) = doc {
+        for (key, val) in map {
+            let k = key.as_str().unwrap_or("<non-string key>");
+            match TOP_LEVEL_KEYS.iter().find(|(name, _)| *name == k) {
+                None => w.push(format!("unknown config key '{k}' is ignored")),
+                Some((_, Support::NotYet(why))) => w.push(format!(
+                    "config key '{k}' is not supported yet and has no effect: {why}"
+                )),
+                Some((_, Support::Yes)) => {}
+            }
+            let _ = val;
+        }
+        if let Some(shares) = map.get("shares").and_then(Value::as_sequence) {
+            for share in shares {
+                unknown_keys(share, SHARE_KEYS, "a share", &mut w);
+                for schema in share
+                    .get("schemas")
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                {
+                    unknown_keys(schema, SCHEMA_KEYS, "a schema", &mut w);
+                    for table in schema
+                        .get("tables")
+                        .and_then(Value::as_sequence)
+                        .into_iter()
+                        .flatten()
+                    {
+                        unknown_keys(table, TABLE_KEYS, "a table", &mut w);
+                    }
+                }
+            }
+        }
+        if let Some(ssl) = map.get("ssl") {
+            unknown_keys(ssl, SSL_KEYS, "ssl", &mut w);
+        }
+        if let Some(auth) = map.get("authorization") {
+            unknown_keys(auth, AUTH_KEYS, "authorization", &mut w);
+        }
+    }
+    w
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    let base_dir = path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    parse(&text, &base_dir).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Validates config text; relative paths resolve against `base_dir`.
+pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
+    let doc: Value = serde_yaml::from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
+    let mut warnings = collect_warnings(&doc);
+    let raw: RawConfig = serde_yaml::from_value(doc).map_err(|e| format!("invalid config: {e}"))?;
+    match &raw.version {
+        Some(Value::Number(n)) if n.as_i64() == Some(1) => {}
+        Some(other) => {
+            return Err(format!(
+                "unsupported config 'version' {other:?}: only version 1 is supported"
+            ));
+        }
+        None => return Err("missing 'version: 1' at the top of the config".to_owned()),
+    }
+    let mut shares: Vec<ShareDecl> = Vec::new();
+    for share in raw.shares {
+        check_name("share", &share.name, true)?;
+        if shares
+            .iter()
+            .any(|s| s.name.eq_ignore_ascii_case(&share.name))
+        {
+            return Err(format!("share '{}' is declared twice", share.name));
+        }
+        let mut schemas: Vec<SchemaDecl> = Vec::new();
+        for schema in share.schemas {
+            check_name("schema", &schema.name, false)?;
+            if schemas
+                .iter()
+                .any(|s| s.name.eq_ignore_ascii_case(&schema.name))
+            {
+                return Err(format!(
+                    "schema '{}.{}' is declared twice",
+                    share.name, schema.name
+                ));
+            }
+            let mut tables: Vec<TableDecl> = Vec::new();
+            for table in schema.tables {
+                check_name("table", &table.name, false)?;
+                let qualified = format!("{}.{}.{}", share.name, schema.name, table.name);
+                if tables
+                    .iter()
+                    .any(|t| t.name.eq_ignore_ascii_case(&table.name))
+                {
+                    return Err(format!("table '{qualified}' is declared twice"));
+                }
+                let location = TableLocation::parse(&table.location, base_dir)
+                    .map_err(|e| format!("table '{qualified}': {e}"))?;
+                let start_version = table.start_version.unwrap_or(0);
+                if start_version < 0 {
+                    return Err(format!(
+                        "table '{qualified}': startVersion cannot be negative"
+                    ));
+                }
+                tables.push(TableDecl {
+                    name: table.name,
+                    id: table.id,
+                    location: location.url().to_string(),
+                    history_shared: table.history_shared.or(table.cdf_enabled).unwrap_or(false),
+                    start_version,
+                });
+            }
+            schemas.push(SchemaDecl {
+                name: schema.name,
+                tables,
+            });
+        }
+        shares.push(ShareDecl {
+            name: share.name,
+            schemas,
+        });
+    }
+    let ssl = match raw.ssl {
+        None => None,
+        Some(ssl) => {
+            if ssl.certificate_password_file.is_some() {
+                return Err(
+                    "ssl.certificatePasswordFile is not supported: provide an unencrypted PEM key \
+                     in certificateKeyFile"
+                        .to_owned(),
+                );
+            }
+            match (
+                ssl.self_signed,
+                ssl.certificate_file,
+                ssl.certificate_key_file,
+            ) {
+                (true, _, _) => Some(SslConfig::SelfSigned),
+                (false, Some(cert), Some(key)) => Some(SslConfig::Files {
+                    certificate: base_dir.join(cert),
+                    key: base_dir.join(key),
+                }),
+                _ => {
+                    return Err(
+                        "ssl needs 'selfSigned: true' or both 'certificateFile' and \
+                         'certificateKeyFile'"
+                            .to_owned(),
+                    );
+                }
+            }
+        }
+    };
+    let url_ttl_seconds = raw.pre_signed_url_timeout_seconds.unwrap_or(3600);
+    if url_ttl_seconds <= 0 {
+        return Err("preSignedUrlTimeoutSeconds must be positive".to_owned());
+    }
+    if url_ttl_seconds < 900 {
+        warnings.push(format!(
+            "preSignedUrlTimeoutSeconds is {url_ttl_seconds}: the Spark connector keeps \
+             refreshing URLs that expire within 15 minutes; use 900 or more"
+        ));
+    }
+    if raw.evaluate_predicate_hints == Some(false) {
+        warnings.retain(|w| !w.contains("'evaluatePredicateHints'"));
+    }
+    if raw.staleness_acceptable != Some(true) {
+        warnings.retain(|w| !w.contains("'stalenessAcceptable'"));
+    }
+    let endpoint = raw.endpoint.unwrap_or_else(|| "/delta-sharing".to_owned());
+    let endpoint = format!("/{}", endpoint.trim_matches('/'));
+    let endpoint = if endpoint == "/" {
+        String::new()
+    } else {
+        endpoint
+    };
+    let bearer_token = raw
+        .authorization
+        .and_then(|a| a.bearer_token)
+        .filter(|t| !t.trim().is_empty());
+    Ok(Config {
+        base_dir: base_dir.to_path_buf(),
+        host: raw.host.unwrap_or_else(|| "localhost".to_owned()),
+        port: raw.port.unwrap_or(80),
+        endpoint,
+        url_ttl_seconds,
+        evaluate_json_hints: raw.evaluate_json_predicate_hints.unwrap_or(true),
+        evaluate_json_hints_v2: raw.evaluate_json_predicate_hints_v2.unwrap_or(true),
+        cache_size: raw
+            .delta_table_cache_size
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(64)
+            .max(16),
+        bearer_token,
+        ssl,
+        shares,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REFERENCE: &str = r#"
+version: 1
+shares:
+- name: "share1"
+  schemas:
+  - name: "default"
+    tables:
+    - name: "table1"
+      location: "s1/t1"
+      id: "00000000-0000-0000-0000-000000000000"
+    - name: "table2"
+      location: "file:///data/t2"
+      historyShared: true
+      startVersion: 1
+authorization:
+  bearerToken: "dapi5e3574ec767ca1548ae5bbed1a2dc04d"
+host: "localhost"
+port: 8080
+endpoint: "/delta-sharing"
+preSignedUrlTimeoutSeconds: 3600
+deltaTableCacheSize: 10
+stalenessAcceptable: false
+evaluatePredicateHints: false
+evaluateJsonPredicateHints: true
+evaluateJsonPredicateHintsV2: true
+queryTablePageSizeLimit: 10000
+somethingElse: 3
+"#;
+
+    #[test]
+    fn reference_config_is_accepted_with_warnings() {
+        let c = parse(REFERENCE, Path::new("/cfg")).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(c.endpoint, "/delta-sharing");
+        assert_eq!(c.port, 8080);
+        assert_eq!(
+            c.bearer_token.as_deref(),
+            Some("dapi5e3574ec767ca1548ae5bbed1a2dc04d")
+        );
+        let t = &c.shares[0].schemas[0].tables;
+        assert_eq!(t[0].location, "file:///cfg/s1/t1/");
+        assert!(t[1].history_shared);
+        assert_eq!(t[1].start_version, 1);
+        assert!(
+            c.warnings.iter().any(|w| w.contains("'somethingElse'")),
+            "{:?}",
+            c.warnings
+        );
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("'queryTablePageSizeLimit'"))
+        );
+        assert!(
+            !c.warnings
+                .iter()
+                .any(|w| w.contains("'stalenessAcceptable'"))
+        );
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_the_reason() {
+        let e = parse("version: 2", Path::new("/"))
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("version"), "{e}");
+        let e = parse(
+            "version: 1\nshares:\n- name: s\n  schemas:\n  - name: a.b\n    tables: []\n",
+            Path::new("/"),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(e.contains("invalid schema name 'a.b'"), "{e}");
+        let e = parse(
+            "version: 1\nshares:\n- name: s\n  schemas:\n  - name: a\n    tables:\n    - name: t\n      location: s3://b/t\n",
+            Path::new("/"),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(
+            e.contains("table 's.a.t'") && e.contains("unsupported"),
+            "{e}"
+        );
+    }
+}

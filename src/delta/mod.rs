@@ -1,0 +1,41 @@
+//! Reading Delta tables through `delta_kernel`: snapshots cached per (table, version), the
+//! active file list of a snapshot, table metadata and protocol, and the commit timeline used
+//! to resolve timestamps.
+//!
+//! Knows nothing of recipients, HTTP or signing. All functions here are blocking: the service
+//! calls them under `spawn_blocking`.
+
+mod cache;
+pub mod files;
+pub mod info;
+pub mod reader;
+pub mod timeline;
+
+/// Errors of table reading, mapped from kernel errors at this edge.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeltaError {
+    /// There is no Delta table at the location.
+    #[error("no Delta table found at the table location")]
+    TableNotFound,
+    /// The version does not exist (or cannot be reconstructed).
+    #[error("cannot load table version {version}: {reason}")]
+    VersionNotFound {
+        /// Requested version.
+        version: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The log is unreadable or invalid.
+    #[error("cannot read the Delta log: {0}")]
+    Kernel(String),
+}
+
+impl From<delta_kernel::KernelError> for DeltaError {
+    fn from(e: delta_kernel::KernelError) -> Self {
+        Self::Kernel(e.to_string())
+    }
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, DeltaError>;

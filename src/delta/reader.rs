@@ -1,0 +1,187 @@
+//! [`TableReader`]: snapshots, metadata, file lists and timelines with caching.
+//!
+//! Caching rules:
+//! - the latest snapshot of each table is kept and refreshed incrementally (only log files
+//!   newer than the cached version are listed and read);
+//! - snapshots, table info and active-file lists are cached per (table root, version); a file
+//!   list is computed by one log replay, counted in [`ReaderStats::log_replays`];
+//! - a timeline is cached per table root and rebuilt when the latest version moves.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use delta_kernel::{Engine, Snapshot, SnapshotRef};
+use delta_kernel_default_engine::DefaultEngineBuilder;
+use object_store::local::LocalFileSystem;
+use url::Url;
+
+use super::cache::BoundedCache;
+use super::files::{ActiveFile, list_active_files};
+use super::info::{TableInfo, table_info};
+use super::timeline::{IctSettings, Timeline};
+use super::{DeltaError, Result};
+
+/// Counters exposed as metrics.
+#[derive(Debug, Default)]
+pub struct ReaderStats {
+    /// Log replays that listed a snapshot's active files.
+    pub log_replays: AtomicU64,
+    /// File-list requests answered from the cache.
+    pub file_list_cache_hits: AtomicU64,
+    /// Snapshots built (full or incremental).
+    pub snapshot_builds: AtomicU64,
+}
+
+type Key = (Url, u64);
+
+/// Reads Delta tables with caching. Blocking: call from `spawn_blocking`.
+pub struct TableReader {
+    engine: Arc<dyn Engine>,
+    latest: Mutex<HashMap<Url, SnapshotRef>>,
+    snapshots: Mutex<BoundedCache<Key, SnapshotRef>>,
+    infos: Mutex<BoundedCache<Key, Arc<TableInfo>>>,
+    files: Mutex<BoundedCache<Key, Arc<Vec<ActiveFile>>>>,
+    timelines: Mutex<HashMap<Url, Arc<Timeline>>>,
+    stats: Arc<ReaderStats>,
+}
+
+impl std::fmt::Debug for TableReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableReader").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned cache only means another thread panicked mid-insert; the data is still usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl TableReader {
+    /// A reader for local tables, caching up to `cache_entries` versions per cache.
+    pub fn new_local(cache_entries: usize) -> Self {
+        let store = Arc::new(LocalFileSystem::new());
+        let engine = DefaultEngineBuilder::new(store).build();
+        Self::with_engine(Arc::new(engine), cache_entries)
+    }
+
+    /// A reader over any kernel engine.
+    pub fn with_engine(engine: Arc<dyn Engine>, cache_entries: usize) -> Self {
+        Self {
+            engine,
+            latest: Mutex::new(HashMap::new()),
+            snapshots: Mutex::new(BoundedCache::new(cache_entries)),
+            infos: Mutex::new(BoundedCache::new(cache_entries)),
+            files: Mutex::new(BoundedCache::new(cache_entries)),
+            timelines: Mutex::new(HashMap::new()),
+            stats: Arc::new(ReaderStats::default()),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<ReaderStats> {
+        self.stats.clone()
+    }
+
+    fn classify(&self, root: &Url, err: delta_kernel::KernelError) -> DeltaError {
+        let log = root.join("_delta_log/").ok();
+        let has_log = log
+            .and_then(|l| self.engine.storage_handler().list_from(&l).ok())
+            .is_some_and(|mut it| it.any(|m| m.is_ok()));
+        if has_log {
+            DeltaError::Kernel(err.to_string())
+        } else {
+            DeltaError::TableNotFound
+        }
+    }
+
+    /// The latest snapshot, refreshed incrementally from the cached one.
+    pub fn latest(&self, root: &Url) -> Result<SnapshotRef> {
+        let cached = lock(&self.latest).get(root).cloned();
+        self.stats.snapshot_builds.fetch_add(1, Ordering::Relaxed);
+        let snapshot = match cached {
+            Some(prev) => Snapshot::builder_from(prev).build(self.engine.as_ref()),
+            None => Snapshot::builder_for(root.as_str()).build(self.engine.as_ref()),
+        }
+        .map_err(|e| self.classify(root, e))?;
+        lock(&self.latest).insert(root.clone(), snapshot.clone());
+        lock(&self.snapshots).insert((root.clone(), snapshot.version()), snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// The snapshot at `version`.
+    pub fn at_version(&self, root: &Url, version: u64) -> Result<SnapshotRef> {
+        let key = (root.clone(), version);
+        if let Some(s) = lock(&self.snapshots).get(&key) {
+            return Ok(s);
+        }
+        self.stats.snapshot_builds.fetch_add(1, Ordering::Relaxed);
+        let snapshot = Snapshot::builder_for(root.as_str())
+            .at_version(version)
+            .build(self.engine.as_ref())
+            .map_err(|e| match self.classify(root, e) {
+                DeltaError::Kernel(reason) => DeltaError::VersionNotFound { version, reason },
+                other => other,
+            })?;
+        lock(&self.snapshots).insert(key, snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// Metadata and protocol of a snapshot.
+    pub fn info(&self, snapshot: &SnapshotRef) -> Result<Arc<TableInfo>> {
+        let key = (snapshot.table_root().clone(), snapshot.version());
+        if let Some(i) = lock(&self.infos).get(&key) {
+            return Ok(i);
+        }
+        let info = Arc::new(table_info(snapshot)?);
+        lock(&self.infos).insert(key, info.clone());
+        Ok(info)
+    }
+
+    /// Active files of a snapshot (one log replay per table version, then cached).
+    pub fn files(&self, snapshot: &SnapshotRef) -> Result<Arc<Vec<ActiveFile>>> {
+        let key = (snapshot.table_root().clone(), snapshot.version());
+        if let Some(f) = lock(&self.files).get(&key) {
+            self.stats
+                .file_list_cache_hits
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(f);
+        }
+        self.stats.log_replays.fetch_add(1, Ordering::Relaxed);
+        let files = Arc::new(list_active_files(snapshot, self.engine.as_ref())?);
+        lock(&self.files).insert(key, files.clone());
+        Ok(files)
+    }
+
+    /// The commit timeline up to `latest` (a snapshot at the latest version).
+    pub fn timeline(&self, latest: &SnapshotRef) -> Result<Arc<Timeline>> {
+        let root = latest.table_root().clone();
+        if let Some(t) = lock(&self.timelines).get(&root)
+            && t.latest().map(|c| c.version) == Some(latest.version())
+        {
+            return Ok(t.clone());
+        }
+        let info = self.info(latest)?;
+        let ict_on = info
+            .metadata
+            .configuration
+            .get("delta.enableInCommitTimestamps")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let ict = ict_on.then(|| IctSettings {
+            enablement_version: info
+                .metadata
+                .configuration
+                .get("delta.inCommitTimestampEnablementVersion")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        });
+        let timeline = Arc::new(Timeline::load(
+            self.engine.as_ref(),
+            &root,
+            latest.version(),
+            ict,
+        )?);
+        lock(&self.timelines).insert(root, timeline.clone());
+        Ok(timeline)
+    }
+}

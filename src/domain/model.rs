@@ -1,0 +1,138 @@
+//! Shared objects and recipients as the catalog stores them.
+
+use crate::storage::location::TableLocation;
+
+/// A share: a named collection of schemas granted to recipients as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    /// Name as declared (matched case-insensitively).
+    pub name: String,
+    /// Stable id.
+    pub id: String,
+}
+
+/// A schema inside a share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    /// Share name.
+    pub share: String,
+    /// Schema name.
+    pub name: String,
+}
+
+/// A shared table: an alias inside share/schema pointing at a Delta table location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedTable {
+    /// Share name.
+    pub share: String,
+    /// Share id.
+    pub share_id: String,
+    /// Schema name.
+    pub schema: String,
+    /// Table alias.
+    pub name: String,
+    /// Stable table id (configured or derived).
+    pub id: String,
+    /// Where the Delta table lives.
+    pub location: TableLocation,
+    /// Whether history (time travel, CDF, startingTimestamp) is shared.
+    pub history_shared: bool,
+    /// Earliest version recipients may query.
+    pub start_version: i64,
+}
+
+impl SharedTable {
+    /// `share.schema.table`, as used in protocol error messages.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}.{}", self.share, self.schema, self.name)
+    }
+}
+
+/// How a principal authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A recipient authenticated by a bearer token from the state store.
+    Recipient,
+    /// The reference-style `authorization.bearerToken` of the config; granted every share.
+    ConfigToken,
+    /// Anonymous access (loopback development only); granted every share.
+    Anonymous,
+}
+
+/// Shares a principal may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grants {
+    /// Every share (config token, anonymous).
+    All,
+    /// These shares (names as stored; compared case-insensitively).
+    Shares(Vec<String>),
+}
+
+impl Grants {
+    /// Whether `share` is granted.
+    pub fn covers(&self, share: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Shares(list) => list.iter().any(|s| s.eq_ignore_ascii_case(share)),
+        }
+    }
+}
+
+/// The authenticated caller of a recipient request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Recipient id (`anonymous` for anonymous access).
+    pub recipient_id: String,
+    /// Recipient name.
+    pub recipient_name: String,
+    /// Display prefix of the token used (never the token).
+    pub token_prefix: String,
+    /// Kind of caller.
+    pub kind: PrincipalKind,
+    /// What it may read.
+    pub grants: Grants,
+}
+
+/// Recipient id used in file URLs issued to the config token.
+pub const CONFIG_TOKEN_RECIPIENT_ID: &str = "config-bearer-token";
+
+impl Principal {
+    /// The principal of the reference-style configured bearer token.
+    pub fn config_token(prefix: String) -> Self {
+        Self {
+            recipient_id: CONFIG_TOKEN_RECIPIENT_ID.to_owned(),
+            recipient_name: CONFIG_TOKEN_RECIPIENT_ID.to_owned(),
+            token_prefix: prefix,
+            kind: PrincipalKind::ConfigToken,
+            grants: Grants::All,
+        }
+    }
+
+    /// The principal used when the server allows anonymous access.
+    pub fn anonymous() -> Self {
+        Self {
+            recipient_id: "anonymous".to_owned(),
+            recipient_name: "anonymous".to_owned(),
+            token_prefix: String::new(),
+            kind: PrincipalKind::Anonymous,
+            grants: Grants::All,
+        }
+    }
+}
+
+/// A recipient as listed by the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientInfo {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Creation time (ms).
+    pub created_at_ms: i64,
+    /// Revocation time (ms), if revoked.
+    pub revoked_at_ms: Option<i64>,
+    /// Granted shares.
+    pub shares: Vec<String>,
+    /// Token display prefixes with their expiry (ms).
+    pub tokens: Vec<(String, Option<i64>)>,
+}

@@ -1,0 +1,75 @@
+//! The single error → response mapping.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::protocol::error::{ErrorBody, ErrorCode};
+use crate::service::ServiceError;
+
+/// A service error on its way to the client.
+#[derive(Debug)]
+pub(crate) struct ApiError(pub(crate) ServiceError);
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        Self(e)
+    }
+}
+
+/// Status and code for a service error.
+pub(crate) fn classify(e: &ServiceError) -> (StatusCode, ErrorCode) {
+    match e {
+        ServiceError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
+        ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::PermissionDenied),
+        ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::ResourceDoesNotExist),
+        ServiceError::InvalidParameter(_) => {
+            (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameterValue)
+        }
+        ServiceError::Malformed(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest),
+        ServiceError::Unsupported(_) => (StatusCode::BAD_REQUEST, ErrorCode::UnsupportedOperation),
+        ServiceError::RangeNotSatisfiable { .. } => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            ErrorCode::InvalidParameterValue,
+        ),
+        ServiceError::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TemporarilyUnavailable,
+        ),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = classify(&self.0);
+        let message = match &self.0 {
+            ServiceError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                "internal server error".to_owned()
+            }
+            ServiceError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "dependency unavailable");
+                detail.clone()
+            }
+            other => other.to_string(),
+        };
+        let mut response = (status, Json(ErrorBody::new(code, message))).into_response();
+        if let ServiceError::RangeNotSatisfiable { size } = self.0
+            && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}"))
+        {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"delta-sharing\""),
+            );
+        }
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        response
+    }
+}

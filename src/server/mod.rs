@@ -1,0 +1,12 @@
+//! The HTTP layer (axum): router, extractors, error rendering and streamed NDJSON bodies.
+//!
+//! Handlers parse wire input, call one [`crate::service::Service`] method and render its
+//! result. Nothing here reaches the catalog, Delta logs or storage.
+
+mod error;
+mod extract;
+mod ndjson;
+pub mod router;
+mod routes;
+
+pub use router::{AppState, ROUTES, build_router};

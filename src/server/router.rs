@@ -1,0 +1,96 @@
+//! Every route, in one place.
+
+use axum::Router;
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, head, post};
+
+use super::error::ApiError;
+use super::routes::{files, ops, shares, tables};
+use crate::service::{Service, ServiceError};
+
+/// Shared state of the handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The application service.
+    pub service: Service,
+    /// Endpoint prefix, e.g. `/delta-sharing` (no trailing slash; may be empty).
+    pub prefix: String,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// Endpoint URL as bound (fallback when a request has no usable Host header).
+    pub bound_base: String,
+}
+
+/// The recipient API (relative to the prefix): method and path, as in
+/// `protocol-spec/openapi.yaml`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/shares"),
+    ("GET", "/shares/{share}"),
+    ("GET", "/shares/{share}/schemas"),
+    ("GET", "/shares/{share}/schemas/{schema}/tables"),
+    ("GET", "/shares/{share}/all-tables"),
+    ("HEAD", "/shares/{share}/schemas/{schema}/tables/{table}"),
+    (
+        "GET",
+        "/shares/{share}/schemas/{schema}/tables/{table}/version",
+    ),
+    (
+        "GET",
+        "/shares/{share}/schemas/{schema}/tables/{table}/metadata",
+    ),
+    (
+        "POST",
+        "/shares/{share}/schemas/{schema}/tables/{table}/query",
+    ),
+    ("GET", "/files/{file}/{name}"),
+    ("HEAD", "/files/{file}/{name}"),
+];
+
+async fn not_found(uri: Uri) -> Response {
+    ApiError(ServiceError::NotFound(format!(
+        "no such endpoint: {}",
+        uri.path()
+    )))
+    .into_response()
+}
+
+/// Builds the router for `state`.
+pub fn build_router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/shares", get(shares::list_shares))
+        .route("/shares/{share}", get(shares::get_share))
+        .route("/shares/{share}/schemas", get(shares::list_schemas))
+        .route(
+            "/shares/{share}/schemas/{schema}/tables",
+            get(shares::list_tables),
+        )
+        .route("/shares/{share}/all-tables", get(shares::list_all_tables))
+        .route(
+            "/shares/{share}/schemas/{schema}/tables/{table}",
+            head(tables::head_table),
+        )
+        .route(
+            "/shares/{share}/schemas/{schema}/tables/{table}/version",
+            get(tables::get_table_version),
+        )
+        .route(
+            "/shares/{share}/schemas/{schema}/tables/{table}/metadata",
+            get(tables::get_table_metadata),
+        )
+        .route(
+            "/shares/{share}/schemas/{schema}/tables/{table}/query",
+            post(tables::query_table),
+        )
+        .route(
+            "/files/{file}/{name}",
+            get(files::get_file).head(files::get_file),
+        );
+    let root = Router::new().route("/_lakeshare/metrics", get(ops::metrics));
+    let app = if state.prefix.is_empty() {
+        root.merge(api)
+    } else {
+        root.nest(&state.prefix, api)
+    };
+    app.fallback(not_found).with_state(state)
+}

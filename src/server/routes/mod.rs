@@ -1,0 +1,6 @@
+//! One file per endpoint group.
+
+pub(crate) mod files;
+pub(crate) mod ops;
+pub(crate) mod shares;
+pub(crate) mod tables;

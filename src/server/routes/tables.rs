@@ -1,0 +1,116 @@
+//! Table endpoints: version (GET and legacy HEAD), metadata, query.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::protocol::capabilities::{FILE_ID_HASH_HEADER, TABLE_VERSION_HEADER};
+use crate::server::error::ApiError;
+use crate::server::extract::{Caller, capabilities, public_base};
+use crate::server::ndjson;
+use crate::server::router::AppState;
+
+type TablePath = Path<(String, String, String)>;
+
+/// Query parameters of `/version`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct VersionQuery {
+    #[serde(rename = "startingTimestamp")]
+    starting_timestamp: Option<String>,
+}
+
+/// Query parameters of `/metadata`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MetadataQuery {
+    version: Option<String>,
+    timestamp: Option<String>,
+}
+
+fn version_response(version: u64) -> Response {
+    let mut r = StatusCode::OK.into_response();
+    r.headers_mut()
+        .insert(TABLE_VERSION_HEADER, HeaderValue::from(version));
+    r
+}
+
+/// `GET .../tables/{table}/version`
+pub(crate) async fn get_table_version(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path((share, schema, table)): TablePath,
+    Query(q): Query<VersionQuery>,
+) -> Result<Response, ApiError> {
+    let v = state
+        .service
+        .get_table_version(&p, &share, &schema, &table, q.starting_timestamp.as_deref())
+        .await?;
+    Ok(version_response(v))
+}
+
+/// `HEAD .../tables/{table}` (legacy version endpoint)
+pub(crate) async fn head_table(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path((share, schema, table)): TablePath,
+) -> Result<Response, ApiError> {
+    let v = state
+        .service
+        .get_table_version(&p, &share, &schema, &table, None)
+        .await?;
+    Ok(version_response(v))
+}
+
+/// `GET .../tables/{table}/metadata`
+pub(crate) async fn get_table_metadata(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    headers: HeaderMap,
+    Path((share, schema, table)): TablePath,
+    Query(q): Query<MetadataQuery>,
+) -> Result<Response, ApiError> {
+    let caps = capabilities(&headers);
+    let resp = state
+        .service
+        .get_table_metadata(
+            &p,
+            &share,
+            &schema,
+            &table,
+            &caps,
+            q.version.as_deref(),
+            q.timestamp.as_deref(),
+        )
+        .await?;
+    Ok(ndjson::render(resp))
+}
+
+/// `POST .../tables/{table}/query`
+pub(crate) async fn query_table(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    headers: HeaderMap,
+    Path((share, schema, table)): TablePath,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caps = capabilities(&headers);
+    let id_hash = headers
+        .get(FILE_ID_HASH_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let base = public_base(&headers, &state);
+    let resp = state
+        .service
+        .query_table(
+            &p,
+            &share,
+            &schema,
+            &table,
+            &caps,
+            id_hash.as_deref(),
+            &body,
+            &base,
+        )
+        .await?;
+    Ok(ndjson::render(resp))
+}

@@ -1,0 +1,82 @@
+//! Service errors: one variant per protocol error class.
+
+use crate::catalog::CatalogError;
+use crate::delta::DeltaError;
+use crate::storage::error::StorageError;
+
+/// Errors of recipient operations. The HTTP layer maps each variant to one status and code.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// 401.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404 (also for objects not granted to the caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// 400 INVALID_PARAMETER_VALUE.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// 400 MALFORMED_REQUEST.
+    #[error("{0}")]
+    Malformed(String),
+    /// 400 UNSUPPORTED_OPERATION.
+    #[error("{0}")]
+    Unsupported(String),
+    /// 416 for file ranges.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable {
+        /// Object size.
+        size: u64,
+    },
+    /// 503: a dependency is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<CatalogError> for ServiceError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Unavailable(m) => {
+                Self::Unavailable(format!("state store unavailable: {m}"))
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Forbidden(m) => Self::Forbidden(m),
+            StorageError::NotFound => Self::NotFound("file not found".to_owned()),
+            StorageError::OutsideRoot(_) => {
+                Self::Forbidden("the file is not inside a shared table".to_owned())
+            }
+            StorageError::RangeNotSatisfiable { size } => Self::RangeNotSatisfiable { size },
+            StorageError::NoSigningKey => Self::Unavailable("no URL signing key available".into()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ServiceError {
+    /// Maps a table-reading error for table `name` (`share.schema.table`).
+    pub(crate) fn from_delta(e: DeltaError, name: &str) -> Self {
+        match e {
+            DeltaError::TableNotFound => Self::NotFound(format!(
+                "table files missing: no Delta table at the location of table '{name}'"
+            )),
+            DeltaError::VersionNotFound { version, reason } => Self::InvalidParameter(format!(
+                "Cannot load table version {version} of table '{name}': {reason}"
+            )),
+            DeltaError::Kernel(m) => Self::Internal(format!("cannot read table '{name}': {m}")),
+        }
+    }
+}

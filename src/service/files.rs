@@ -1,0 +1,88 @@
+//! get_file: serving data and deletion-vector files of local tables through signed URLs.
+//!
+//! Checks, in order: the signature and expiry (key may be the current one or one retired
+//! less than one URL lifetime ago), the table, the recipient's current state and grant (so
+//! a revoked recipient's outstanding URLs stop working), and that the file resolves under
+//! the table root after following symlinks.
+
+use super::{Service, ServiceError};
+use crate::domain::model::CONFIG_TOKEN_RECIPIENT_ID;
+use crate::storage::local::{FileUrlClaims, decode_path, verify};
+use crate::storage::range::{self, ByteRange, FileBody};
+
+/// A file request as it arrives: the path segment and the signed query parameters.
+#[derive(Debug, Clone, Default)]
+pub struct FileRequest {
+    /// Encoded file reference (path segment).
+    pub file: String,
+    /// `t`: table key.
+    pub table: Option<String>,
+    /// `r`: recipient id.
+    pub recipient: Option<String>,
+    /// `exp`: expiry in seconds.
+    pub expires: Option<String>,
+    /// `kid`: key id.
+    pub key_id: Option<String>,
+    /// `sig`: signature.
+    pub signature: Option<String>,
+    /// `Range` header.
+    pub range: Option<String>,
+    /// HEAD request (no body).
+    pub head: bool,
+}
+
+fn denied(why: &str) -> ServiceError {
+    ServiceError::Forbidden(format!("access to this file is denied: {why}"))
+}
+
+impl Service {
+    /// Opens a signed file for download.
+    pub async fn get_file(&self, req: &FileRequest) -> Result<FileBody, ServiceError> {
+        let field = |v: &Option<String>, name: &str| {
+            v.clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| denied(&format!("missing '{name}' parameter")))
+        };
+        let claims = FileUrlClaims {
+            log_path: decode_path(&req.file).map_err(|_| denied("malformed file reference"))?,
+            table_key: field(&req.table, "t")?,
+            recipient_id: field(&req.recipient, "r")?,
+            expires_at_s: field(&req.expires, "exp")?
+                .parse()
+                .map_err(|_| denied("malformed 'exp'"))?,
+            key_id: field(&req.key_id, "kid")?,
+        };
+        let sig = field(&req.signature, "sig")?;
+        let now = self.now_ms();
+        verify(
+            &self.inner.keyring,
+            &claims,
+            &sig,
+            now,
+            self.inner.settings.url_ttl_ms,
+        )?;
+        let table = self
+            .inner
+            .catalog
+            .get_table_by_id(&claims.table_key)
+            .await?
+            .ok_or_else(|| denied("the table is no longer shared"))?;
+        let settings = &self.inner.settings;
+        let allowed = match claims.recipient_id.as_str() {
+            "anonymous" => settings.allow_anonymous,
+            CONFIG_TOKEN_RECIPIENT_ID => settings.config_token_hash.is_some(),
+            id => {
+                self.inner
+                    .catalog
+                    .recipient_may_read(id, &table.share)
+                    .await?
+            }
+        };
+        if !allowed {
+            return Err(denied("the recipient is no longer granted this table"));
+        }
+        let path = table.location.resolve_local_file(&claims.log_path)?;
+        let range = ByteRange::parse(req.range.as_deref());
+        Ok(range::open(&path, range, req.head).await?)
+    }
+}

@@ -1,0 +1,35 @@
+//! Operational counters in Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use super::Service;
+
+impl Service {
+    /// Renders the counters (served to loopback callers only).
+    pub fn render_metrics(&self) -> String {
+        let stats = self.inner.reader.stats();
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {value}");
+        };
+        counter(
+            "lakeshare_log_replays_total",
+            "Delta log replays that listed a snapshot's active files.",
+            stats.log_replays.load(Ordering::Relaxed),
+        );
+        counter(
+            "lakeshare_snapshot_cache_hits_total",
+            "Active-file lists answered from the snapshot cache.",
+            stats.file_list_cache_hits.load(Ordering::Relaxed),
+        );
+        counter(
+            "lakeshare_snapshot_builds_total",
+            "Snapshots built or refreshed.",
+            stats.snapshot_builds.load(Ordering::Relaxed),
+        );
+        out
+    }
+}

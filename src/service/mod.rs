@@ -1,0 +1,115 @@
+//! The application layer: the only place where authenticate → authorize → read → filter →
+//! sign is put together. One module per protocol operation.
+//!
+//! The HTTP layer calls [`Service`] methods with wire-level inputs and gets back wire types
+//! (or a streamed NDJSON body); it never reaches the catalog, the table reader or storage.
+
+mod auth;
+mod error;
+mod files;
+mod format;
+mod listing;
+mod metadata;
+mod metrics;
+mod page_token;
+mod query;
+mod resolve;
+mod timestamp;
+
+use std::sync::Arc;
+
+pub use error::ServiceError;
+pub use files::FileRequest;
+pub use listing::ListParams;
+pub use query::NdjsonResponse;
+
+use crate::catalog::DynCatalog;
+use crate::delta::reader::TableReader;
+use crate::domain::clock::ClockRef;
+use crate::storage::keyring::KeyringRef;
+use crate::storage::signer::DynUrlSigner;
+
+/// Settings the service needs (validated config).
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Lifetime of pre-signed URLs, ms.
+    pub url_ttl_ms: i64,
+    /// Apply JSON predicate hints on partition values.
+    pub evaluate_json_hints: bool,
+    /// Apply JSON predicate hints on file statistics too.
+    pub evaluate_json_hints_v2: bool,
+    /// Accept requests without a token (loopback development only).
+    pub allow_anonymous: bool,
+    /// SHA-256 of the reference-style configured bearer token.
+    pub config_token_hash: Option<[u8; 32]>,
+    /// Files signed per batch while streaming a query.
+    pub sign_batch_size: usize,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            url_ttl_ms: 3_600_000,
+            evaluate_json_hints: true,
+            evaluate_json_hints_v2: true,
+            allow_anonymous: false,
+            config_token_hash: None,
+            sign_batch_size: 1000,
+        }
+    }
+}
+
+/// The recipient-facing application service.
+#[derive(Debug, Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    catalog: DynCatalog,
+    reader: Arc<TableReader>,
+    signer: DynUrlSigner,
+    keyring: KeyringRef,
+    settings: ServiceSettings,
+    clock: ClockRef,
+}
+
+impl Service {
+    /// Wires the service.
+    pub fn new(
+        catalog: DynCatalog,
+        reader: Arc<TableReader>,
+        signer: DynUrlSigner,
+        keyring: KeyringRef,
+        settings: ServiceSettings,
+        clock: ClockRef,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                catalog,
+                reader,
+                signer,
+                keyring,
+                settings,
+                clock,
+            }),
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Runs blocking table-reader work off the async executor.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&TableReader) -> Result<T, ServiceError> + Send + 'static,
+    {
+        let reader = self.inner.reader.clone();
+        tokio::task::spawn_blocking(move || f(&reader))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("table reader task failed: {e}")))?
+    }
+}
