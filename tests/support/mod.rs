@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use lakeshare::catalog::sqlite::SqliteCatalog;
-use lakeshare::catalog::{CatalogStore, DynCatalog};
+use lakeshare::catalog::DynCatalog;
 use lakeshare::delta::reader::TableReader;
 use lakeshare::domain::clock::SystemClock;
 use lakeshare::domain::token;
