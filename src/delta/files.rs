@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use delta_kernel::actions::deletion_vector::DeletionVectorDescriptor;
 use delta_kernel::arrow::array::{
     Array, AsArray, Int32Array, Int64Array, MapArray, RecordBatch, StructArray,
 };
 use delta_kernel::arrow::datatypes::DataType;
 use delta_kernel::engine::arrow_data::ArrowEngineData;
+use delta_kernel::log_replay::FileActionKey;
 use delta_kernel::{Engine, Snapshot, SnapshotRef};
 
 use super::{DeltaError, Result};
@@ -158,6 +160,31 @@ fn child<'a>(s: &'a StructArray, name: &str) -> Result<&'a dyn Array> {
         .ok_or_else(|| bad(name))
 }
 
+/// Columns of one batch of file rows, wherever they sit in the batch's schema.
+struct FileColumns<'a> {
+    path: &'a dyn Array,
+    size: &'a dyn Array,
+    mtime: &'a dyn Array,
+    stats: &'a dyn Array,
+    dv: &'a StructArray,
+    pv: &'a MapArray,
+    base_row_id: Option<&'a dyn Array>,
+    default_rcv: Option<&'a dyn Array>,
+}
+
+fn as_struct<'a>(a: &'a dyn Array, name: &str) -> Result<&'a StructArray> {
+    a.as_any()
+        .downcast_ref::<StructArray>()
+        .ok_or_else(|| bad(name))
+}
+
+fn as_map<'a>(a: &'a dyn Array, name: &str) -> Result<&'a MapArray> {
+    a.as_any()
+        .downcast_ref::<MapArray>()
+        .ok_or_else(|| bad(name))
+}
+
+/// Scan-metadata rows: file fields at the top level, partition values in `fileConstantValues`.
 fn extract(batch: &RecordBatch, selection: &[bool], out: &mut Vec<ActiveFile>) -> Result<()> {
     let col = |name: &str| {
         batch
@@ -165,40 +192,63 @@ fn extract(batch: &RecordBatch, selection: &[bool], out: &mut Vec<ActiveFile>) -
             .map(|a| a.as_ref())
             .ok_or_else(|| bad(name))
     };
-    let path = col("path")?;
-    let size = col("size")?;
-    let mtime = col("modificationTime")?;
-    let stats = col("stats")?;
-    let dv = col("deletionVector")?
-        .as_any()
-        .downcast_ref::<StructArray>()
-        .ok_or_else(|| bad("deletionVector"))?;
-    let fcv = col("fileConstantValues")?
-        .as_any()
-        .downcast_ref::<StructArray>()
-        .ok_or_else(|| bad("fileConstantValues"))?;
-    let pv = child(fcv, "partitionValues")?
-        .as_any()
-        .downcast_ref::<MapArray>()
-        .ok_or_else(|| bad("partitionValues"))?;
-    let base_row_id = child(fcv, "baseRowId")?;
-    let default_rcv = child(fcv, "defaultRowCommitVersion")?;
-    let dv_type = child(dv, "storageType")?;
-    let dv_path = child(dv, "pathOrInlineDv")?;
-    let dv_offset = child(dv, "offset")?;
-    let dv_size = child(dv, "sizeInBytes")?;
-    let dv_card = child(dv, "cardinality")?;
+    let fcv = as_struct(col("fileConstantValues")?, "fileConstantValues")?;
+    let cols = FileColumns {
+        path: col("path")?,
+        size: col("size")?,
+        mtime: col("modificationTime")?,
+        stats: col("stats")?,
+        dv: as_struct(col("deletionVector")?, "deletionVector")?,
+        pv: as_map(child(fcv, "partitionValues")?, "partitionValues")?,
+        base_row_id: child(fcv, "baseRowId").ok(),
+        default_rcv: child(fcv, "defaultRowCommitVersion").ok(),
+    };
+    extract_rows(&cols, batch.num_rows(), selection, out)
+}
 
-    for i in 0..batch.num_rows() {
+/// Raw commit rows: everything inside the `add` struct.
+fn extract_adds(batch: &RecordBatch, selection: &[bool], out: &mut Vec<ActiveFile>) -> Result<()> {
+    let add = as_struct(
+        batch
+            .column_by_name("add")
+            .map(|a| a.as_ref())
+            .ok_or_else(|| bad("add"))?,
+        "add",
+    )?;
+    let cols = FileColumns {
+        path: child(add, "path")?,
+        size: child(add, "size")?,
+        mtime: child(add, "modificationTime")?,
+        stats: child(add, "stats")?,
+        dv: as_struct(child(add, "deletionVector")?, "deletionVector")?,
+        pv: as_map(child(add, "partitionValues")?, "partitionValues")?,
+        base_row_id: child(add, "baseRowId").ok(),
+        default_rcv: child(add, "defaultRowCommitVersion").ok(),
+    };
+    extract_rows(&cols, batch.num_rows(), selection, out)
+}
+
+fn extract_rows(
+    c: &FileColumns<'_>,
+    rows: usize,
+    selection: &[bool],
+    out: &mut Vec<ActiveFile>,
+) -> Result<()> {
+    let dv_type = child(c.dv, "storageType")?;
+    let dv_path = child(c.dv, "pathOrInlineDv")?;
+    let dv_offset = child(c.dv, "offset")?;
+    let dv_size = child(c.dv, "sizeInBytes")?;
+    let dv_card = child(c.dv, "cardinality")?;
+    for i in 0..rows {
         if !selection.get(i).copied().unwrap_or(true) {
             continue;
         }
-        let Some(file_path) = string_at(path, i) else {
+        let Some(file_path) = string_at(c.path, i) else {
             continue;
         };
         let mut partition_values = BTreeMap::new();
-        if !pv.is_null(i) {
-            let entries = pv.value(i);
+        if !c.pv.is_null(i) {
+            let entries = c.pv.value(i);
             let keys = entries.column(0);
             let values = entries.column(1);
             for j in 0..entries.len() {
@@ -207,7 +257,7 @@ fn extract(batch: &RecordBatch, selection: &[bool], out: &mut Vec<ActiveFile>) -
                 }
             }
         }
-        let deletion_vector = if dv.is_null(i) || dv_type.is_null(i) {
+        let deletion_vector = if c.dv.is_null(i) || dv_type.is_null(i) {
             None
         } else {
             Some(DvDescriptor {
@@ -222,16 +272,73 @@ fn extract(batch: &RecordBatch, selection: &[bool], out: &mut Vec<ActiveFile>) -
         };
         out.push(ActiveFile {
             path: file_path,
-            size: i64_at(size, i).unwrap_or(0),
-            modification_time: i64_at(mtime, i).unwrap_or(0),
-            stats: string_at(stats, i),
+            size: i64_at(c.size, i).unwrap_or(0),
+            modification_time: i64_at(c.mtime, i).unwrap_or(0),
+            stats: string_at(c.stats, i),
             partition_values,
             deletion_vector,
-            base_row_id: i64_at(base_row_id, i),
-            default_row_commit_version: i64_at(default_rcv, i),
+            base_row_id: c.base_row_id.and_then(|a| i64_at(a, i)),
+            default_row_commit_version: c.default_rcv.and_then(|a| i64_at(a, i)),
         });
     }
     Ok(())
+}
+
+/// The kernel's identity of a file action: path plus deletion-vector id.
+fn file_key(file: &ActiveFile, snapshot: &Snapshot) -> Result<FileActionKey> {
+    let dv_id = match &file.deletion_vector {
+        None => None,
+        Some(dv) => {
+            let descriptor = DeletionVectorDescriptor {
+                storage_type: dv
+                    .storage_type
+                    .parse()
+                    .map_err(|e: delta_kernel::KernelError| DeltaError::Kernel(e.to_string()))?,
+                path_or_inline_dv: dv.path_or_inline_dv.clone(),
+                offset: dv.offset,
+                size_in_bytes: dv.size_in_bytes,
+                cardinality: dv.cardinality,
+            };
+            Some(descriptor.unique_id_for(snapshot)?)
+        }
+    };
+    Ok(FileActionKey::new(file.path.clone(), dv_id))
+}
+
+/// Advances the active files of version `base_version` to `target`'s version by reading only
+/// the commits in between. `None` when the kernel cannot serve the range incrementally (the
+/// caller then replays the log).
+pub fn advance_active_files(
+    base: &[ActiveFile],
+    base_version: u64,
+    target: &SnapshotRef,
+    engine: &dyn Engine,
+) -> Result<Option<Vec<ActiveFile>>> {
+    if base_version >= target.version() {
+        return Ok(None);
+    }
+    let Some(stream) = target
+        .clone()
+        .incremental_scan_builder(base_version)
+        .build(engine)?
+    else {
+        return Ok(None);
+    };
+    let listing = stream.into_listing()?;
+    let summary = &listing.summary;
+    let mut out = Vec::with_capacity(base.len());
+    for file in base {
+        let key = file_key(file, target)?;
+        if !summary.removes.contains(&key) && !summary.live_adds.contains(&key) {
+            out.push(file.clone());
+        }
+    }
+    for batch in listing.add_files {
+        let (data, selection) = batch.into_parts();
+        let batch = ArrowEngineData::try_from_engine_data(data)?;
+        extract_adds(batch.record_batch(), &selection, &mut out)?;
+    }
+    Ok(Some(out))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use object_store::local::LocalFileSystem;
 use url::Url;
 
 use super::cache::BoundedCache;
-use super::files::{ActiveFile, list_active_files};
+use super::files::{ActiveFile, advance_active_files, list_active_files};
 use super::info::{TableInfo, table_info};
 use super::timeline::{IctSettings, Timeline};
 use super::{DeltaError, Result};
@@ -31,6 +31,8 @@ pub struct ReaderStats {
     pub file_list_cache_hits: AtomicU64,
     /// Snapshots built (full or incremental).
     pub snapshot_builds: AtomicU64,
+    /// File lists advanced from an older cached list by reading only the newer commits.
+    pub incremental_file_list_updates: AtomicU64,
 }
 
 type Key = (Url, u64);
@@ -42,6 +44,7 @@ pub struct TableReader {
     snapshots: Mutex<BoundedCache<Key, SnapshotRef>>,
     infos: Mutex<BoundedCache<Key, Arc<TableInfo>>>,
     files: Mutex<BoundedCache<Key, Arc<Vec<ActiveFile>>>>,
+    newest_files: Mutex<HashMap<Url, (u64, Arc<Vec<ActiveFile>>)>>,
     timelines: Mutex<HashMap<Url, Arc<Timeline>>>,
     stats: Arc<ReaderStats>,
 }
@@ -73,6 +76,7 @@ impl TableReader {
             snapshots: Mutex::new(BoundedCache::new(cache_entries)),
             infos: Mutex::new(BoundedCache::new(cache_entries)),
             files: Mutex::new(BoundedCache::new(cache_entries)),
+            newest_files: Mutex::new(HashMap::new()),
             timelines: Mutex::new(HashMap::new()),
             stats: Arc::new(ReaderStats::default()),
         }
@@ -138,18 +142,46 @@ impl TableReader {
         Ok(info)
     }
 
-    /// Active files of a snapshot (one log replay per table version, then cached).
+    /// Active files of a snapshot: cached per version; a newer version is derived from the
+    /// newest cached list by reading only the commits in between when the kernel allows it,
+    /// otherwise by one full log replay.
     pub fn files(&self, snapshot: &SnapshotRef) -> Result<Arc<Vec<ActiveFile>>> {
-        let key = (snapshot.table_root().clone(), snapshot.version());
+        let root = snapshot.table_root().clone();
+        let version = snapshot.version();
+        let key = (root.clone(), version);
         if let Some(f) = lock(&self.files).get(&key) {
             self.stats
                 .file_list_cache_hits
                 .fetch_add(1, Ordering::Relaxed);
             return Ok(f);
         }
-        self.stats.log_replays.fetch_add(1, Ordering::Relaxed);
-        let files = Arc::new(list_active_files(snapshot, self.engine.as_ref())?);
+        let base = lock(&self.newest_files)
+            .get(&root)
+            .filter(|(v, _)| *v < version)
+            .cloned();
+        let advanced = match base {
+            Some((base_version, base_files)) => {
+                advance_active_files(&base_files, base_version, snapshot, self.engine.as_ref())?
+            }
+            None => None,
+        };
+        let files = Arc::new(match advanced {
+            Some(files) => {
+                self.stats
+                    .incremental_file_list_updates
+                    .fetch_add(1, Ordering::Relaxed);
+                files
+            }
+            None => {
+                self.stats.log_replays.fetch_add(1, Ordering::Relaxed);
+                list_active_files(snapshot, self.engine.as_ref())?
+            }
+        });
         lock(&self.files).insert(key, files.clone());
+        let mut newest = lock(&self.newest_files);
+        if newest.get(&root).is_none_or(|(v, _)| *v < version) {
+            newest.insert(root, (version, files.clone()));
+        }
         Ok(files)
     }
 

@@ -26,6 +26,11 @@ impl Service {
             stats.file_list_cache_hits.load(Ordering::Relaxed),
         );
         counter(
+            "lakeshare_incremental_file_list_updates_total",
+            "Active-file lists advanced from an older list by reading only newer commits.",
+            stats.incremental_file_list_updates.load(Ordering::Relaxed),
+        );
+        counter(
             "lakeshare_snapshot_builds_total",
             "Snapshots built or refreshed.",
             stats.snapshot_builds.load(Ordering::Relaxed),

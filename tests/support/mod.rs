@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use lakeshare::catalog::sqlite::SqliteCatalog;
 use lakeshare::catalog::DynCatalog;
+use lakeshare::catalog::sqlite::SqliteCatalog;
 use lakeshare::delta::reader::TableReader;
 use lakeshare::domain::clock::SystemClock;
 use lakeshare::domain::token;
