@@ -36,6 +36,8 @@ pub struct ReaderStats {
 }
 
 type Key = (Url, u64);
+/// A file list and the version it belongs to.
+type VersionedFiles = (u64, Arc<Vec<ActiveFile>>);
 
 /// Reads Delta tables with caching. Blocking: call from `spawn_blocking`.
 pub struct TableReader {
@@ -44,7 +46,7 @@ pub struct TableReader {
     snapshots: Mutex<BoundedCache<Key, SnapshotRef>>,
     infos: Mutex<BoundedCache<Key, Arc<TableInfo>>>,
     files: Mutex<BoundedCache<Key, Arc<Vec<ActiveFile>>>>,
-    newest_files: Mutex<HashMap<Url, (u64, Arc<Vec<ActiveFile>>)>>,
+    newest_files: Mutex<HashMap<Url, VersionedFiles>>,
     timelines: Mutex<HashMap<Url, Arc<Timeline>>>,
     stats: Arc<ReaderStats>,
 }
