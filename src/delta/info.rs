@@ -74,6 +74,9 @@ pub struct TableInfo {
     pub partition_keys: HashMap<String, String>,
     /// Lower-cased logical top-level column name → physical name (empty without column mapping).
     pub physical_names: HashMap<String, String>,
+    /// Lower-cased logical column path (dotted for nested struct fields) → Spark type name
+    /// (`integer`, `string`, `decimal(10,2)`, `struct`, `array`, `map`, ...).
+    pub column_types: HashMap<String, String>,
 }
 
 impl TableInfo {
@@ -122,6 +125,7 @@ pub fn table_info(snapshot: &Snapshot) -> Result<TableInfo> {
         .and_then(serde_json::from_value)
         .map_err(|e| DeltaError::Kernel(format!("unreadable protocol action: {e}")))?;
     let physical_names = physical_names(&metadata.schema_string);
+    let column_types = column_types(&metadata.schema_string);
     let partition_keys = metadata
         .partition_columns
         .iter()
@@ -139,6 +143,7 @@ pub fn table_info(snapshot: &Snapshot) -> Result<TableInfo> {
         protocol,
         partition_keys,
         physical_names,
+        column_types,
     })
 }
 
@@ -161,4 +166,54 @@ fn physical_names(schema_string: &str) -> HashMap<String, String> {
             Some((name.to_lowercase(), physical.to_owned()))
         })
         .collect()
+}
+
+/// Column paths and their type names, from a Spark-JSON schema.
+fn column_types(schema_string: &str) -> HashMap<String, String> {
+    fn walk(fields: &serde_json::Value, prefix: &str, out: &mut HashMap<String, String>) {
+        for field in fields.as_array().into_iter().flatten() {
+            let Some(name) = field.get("name").and_then(|n| n.as_str()) else {
+                continue;
+            };
+            let path = if prefix.is_empty() {
+                name.to_lowercase()
+            } else {
+                format!("{prefix}.{}", name.to_lowercase())
+            };
+            match field.get("type") {
+                Some(serde_json::Value::String(t)) => {
+                    out.insert(path, t.clone());
+                }
+                Some(complex) => {
+                    let kind = complex.get("type").and_then(|t| t.as_str()).unwrap_or("");
+                    if kind == "struct" {
+                        walk(&complex["fields"], &path, out);
+                    }
+                    out.insert(path, kind.to_owned());
+                }
+                None => {}
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    if let Ok(schema) = serde_json::from_str::<serde_json::Value>(schema_string) {
+        walk(&schema["fields"], "", &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_types_cover_nested_fields() {
+        let t = column_types(
+            r#"{"type":"struct","fields":[{"name":"A","type":"integer","nullable":true,"metadata":{}},
+            {"name":"s","type":{"type":"struct","fields":[{"name":"x","type":"date","nullable":true,"metadata":{}}]},"nullable":true,"metadata":{}}]}"#,
+        );
+        assert_eq!(t.get("a").map(String::as_str), Some("integer"));
+        assert_eq!(t.get("s.x").map(String::as_str), Some("date"));
+        assert_eq!(t.get("s").map(String::as_str), Some("struct"));
+    }
 }

@@ -93,6 +93,20 @@ impl JsonPredicate {
         eval::eval(&self.root, file) != eval::Tri::False
     }
 
+    /// Whether every column the predicate references exists in `column_types` (lower-cased,
+    /// dotted paths for nested fields → Spark type name) with a type its `valueType` compares
+    /// correctly. Callers drop the hint when this is false: comparing a column in another
+    /// type (a client-side cast) can order values differently from the stats.
+    pub fn fits_schema(&self, column_types: &HashMap<String, String>) -> bool {
+        let mut columns = Vec::new();
+        self.root.collect_typed_columns(&mut columns);
+        columns.iter().all(|c| {
+            column_types
+                .get(&c.name)
+                .is_some_and(|t| value::compatible(c.value_type, t))
+        })
+    }
+
     /// Lower-cased names of all columns referenced (for diagnostics).
     pub fn columns(&self) -> Vec<String> {
         let mut out = Vec::new();

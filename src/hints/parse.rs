@@ -94,6 +94,24 @@ pub(crate) enum Expr {
 }
 
 impl Expr {
+    /// Appends every column leaf (with its valueType), in tree order.
+    pub(crate) fn collect_typed_columns<'a>(&'a self, out: &mut Vec<&'a Column>) {
+        match self {
+            Expr::Const(_) => {}
+            Expr::IsNull(c) | Expr::Compare { column: c, .. } => out.push(c),
+            Expr::ColumnVsColumn(a, b) => {
+                out.push(a);
+                out.push(b);
+            }
+            Expr::And(children) | Expr::Or(children) => {
+                for child in children {
+                    child.collect_typed_columns(out);
+                }
+            }
+            Expr::Not(child) => child.collect_typed_columns(out),
+        }
+    }
+
     /// Appends the referenced (lower-cased) column names, without duplicates, in tree order.
     pub(crate) fn collect_columns(&self, out: &mut Vec<String>) {
         let mut push = |c: &Column| {

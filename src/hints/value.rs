@@ -41,6 +41,22 @@ impl ValueType {
     }
 }
 
+/// Whether comparing a column of Spark type `spark_type` in `vt` orders values as the column's
+/// own type does (so min/max stats stay valid bounds).
+pub(crate) fn compatible(vt: ValueType, spark_type: &str) -> bool {
+    let t = spark_type.to_ascii_lowercase();
+    match vt {
+        ValueType::Bool => t == "boolean",
+        ValueType::Int | ValueType::Long => {
+            matches!(t.as_str(), "byte" | "short" | "integer" | "long")
+        }
+        ValueType::String => t == "string",
+        ValueType::Date => t == "date",
+        ValueType::Float | ValueType::Double => matches!(t.as_str(), "float" | "double"),
+        ValueType::Timestamp => t == "timestamp",
+    }
+}
+
 /// A value of one `valueType`. `int` and `long` share [`Value::Int`]; `float` values are rounded
 /// to `f32` precision and stored as `f64` (rounding is monotonic, so bounds stay bounds).
 #[derive(Debug, Clone, PartialEq)]

@@ -165,6 +165,7 @@ impl Service {
                 .as_deref()
                 .filter(|t| !t.trim().is_empty())
                 .and_then(JsonPredicate::parse)
+                .filter(|p| p.fits_schema(&resolved.info.column_types))
         } else {
             None
         };
