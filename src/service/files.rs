@@ -7,7 +7,7 @@
 
 use super::{Service, ServiceError};
 use crate::domain::model::CONFIG_TOKEN_RECIPIENT_ID;
-use crate::storage::local::{FileUrlClaims, decode_path, verify};
+use crate::storage::local::{FileUrlClaims, decode_path, display_name, verify};
 use crate::storage::range::{self, ByteRange, FileBody};
 
 /// A file request as it arrives: the path segment and the signed query parameters.
@@ -15,6 +15,8 @@ use crate::storage::range::{self, ByteRange, FileBody};
 pub struct FileRequest {
     /// Encoded file reference (path segment).
     pub file: String,
+    /// File-name segment (must match the file reference).
+    pub name: String,
     /// `t`: table key.
     pub table: Option<String>,
     /// `r`: recipient id.
@@ -52,6 +54,9 @@ impl Service {
                 .map_err(|_| denied("malformed 'exp'"))?,
             key_id: field(&req.key_id, "kid")?,
         };
+        if display_name(&claims.log_path) != req.name {
+            return Err(denied("the file name does not match the signed file"));
+        }
         let sig = field(&req.signature, "sig")?;
         let now = self.now_ms();
         verify(

@@ -68,8 +68,9 @@ pub fn decode_path(segment: &str) -> Result<String, StorageError> {
     String::from_utf8(bytes).map_err(|_| StorageError::Forbidden("malformed file reference".into()))
 }
 
-/// A file name safe to put in a URL path (for clients that look at the extension).
-fn display_name(log_path: &str) -> String {
+/// The file-name segment of a file URL: the log path's base name with anything but
+/// `[A-Za-z0-9._-]` replaced, so the URL needs no escaping (clients look at the extension).
+pub fn display_name(log_path: &str) -> String {
     let base = log_path.rsplit('/').next().unwrap_or(log_path);
     base.chars()
         .map(|c| {

@@ -16,11 +16,12 @@ pub(crate) async fn get_file(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path((file, _name)): Path<(String, String)>,
+    Path((file, name)): Path<(String, String)>,
     Query(mut q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let req = FileRequest {
         file,
+        name,
         table: q.remove("t"),
         recipient: q.remove("r"),
         expires: q.remove("exp"),
