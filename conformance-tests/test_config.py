@@ -154,3 +154,29 @@ def test_replay_counter_cached(env, api):
 def test_profile_endpoint_printed_url(env):
     assert re.match(r"^http://127\.0\.0\.1:\d+/delta-sharing$", env.endpoint), env.endpoint
     assert os.path.exists(env.profile)
+
+
+def test_self_signed_tls_serves_https(lakeshare_bin, tables, tmp_path):
+    """The reference `ssl: {selfSigned: true}` block serves HTTPS (rustls) on the printed URL."""
+    cfg = srv.write_config(str(tmp_path / "tls.yaml"), _one_table_shares(tables[TABLE]["path"]),
+                           extra={"ssl": {"selfSigned": True}})
+    s = srv.start_server(lakeshare_bin, cfg, str(tmp_path / "state.db"), ["--allow-anonymous"])
+    try:
+        assert s.url.startswith("https://"), f"printed URL must be https: {s.url}"
+        r = requests.get(s.url + "/shares", verify=False, timeout=30)
+        assert r.status_code == 200 and [x["name"] for x in r.json()["items"]] == ["s"]
+        q = requests.post(s.url + "/shares/s/schemas/d/tables/t/query", data="{}", verify=False,
+                          timeout=60)
+        files = file_lines(ndjson(q))
+        assert files, "query over TLS returned no files"
+        assert all(f["url"].startswith("https://") for f in files), \
+            "file URLs must use the scheme the client used"
+        plain = s.url.replace("https://", "http://")
+        try:
+            requests.get(plain + "/shares", timeout=10)
+            served_plain = True
+        except requests.exceptions.ConnectionError:
+            served_plain = False
+        assert not served_plain, "a TLS listener must not answer plain HTTP"
+    finally:
+        s.stop()

@@ -130,11 +130,20 @@ pub async fn start(
         );
     }
     let wired = wiring::wire(config, catalog, allow_anonymous, wiring::system_clock()).await?;
-    wiring::spawn_keyring_refresh(
-        wired.catalog.clone(),
-        wired.keyring.clone(),
-        Duration::from_secs(30),
-    );
+    if config.url_signing_key_file.is_none() {
+        wiring::spawn_keyring_refresh(
+            wired.catalog.clone(),
+            wired.keyring.clone(),
+            Duration::from_secs(30),
+        );
+    }
+    if config.ssl.is_none() && !is_loopback_host(&config.host) {
+        tracing::warn!(
+            host = %config.host,
+            "serving plain HTTP on a non-loopback address: bearer tokens and signed URLs travel \
+             in clear text; configure `ssl` or terminate TLS in a proxy"
+        );
+    }
     let addr = resolve(&config.host, config.port)?;
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     listener.set_nonblocking(true)?;

@@ -58,6 +58,53 @@ pub async fn load_keyring(catalog: &dyn CatalogStore, clock: &ClockRef) -> anyho
     Ok(Keyring::new(keys))
 }
 
+/// Reads keys from a key file: one secret per line (hex or base64, at least 32 bytes), the
+/// first is current, the others are previous keys, retired at `now_ms`. Key ids are derived
+/// from the secrets, so every replica with the same file agrees on them.
+pub fn keys_from_file(path: &Path, now_ms: i64) -> anyhow::Result<Vec<SigningKey>> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read urlSigningKeyFile {}", path.display()))?;
+    let mut keys = Vec::new();
+    for (i, line) in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        let secret = hex::decode(line)
+            .ok()
+            .or_else(|| base64::engine::general_purpose::STANDARD.decode(line).ok())
+            .with_context(|| {
+                format!(
+                    "{}: line {} is neither hex nor base64",
+                    path.display(),
+                    i + 1
+                )
+            })?;
+        if secret.len() < 32 {
+            anyhow::bail!(
+                "{}: key on line {} has {} bytes; use at least 32 random bytes (e.g. `openssl rand -hex 32`)",
+                path.display(),
+                i + 1,
+                secret.len()
+            );
+        }
+        let id = hex::encode(&sha2::Sha256::digest(&secret)[..4]);
+        keys.push(SigningKey {
+            id,
+            secret,
+            created_at_ms: now_ms - i as i64,
+            retired_at_ms: (i > 0).then_some(now_ms),
+        });
+    }
+    if keys.is_empty() {
+        anyhow::bail!("{}: no key found", path.display());
+    }
+    Ok(keys)
+}
+
 /// Everything `serve` runs.
 pub struct Wired {
     /// The service.
@@ -75,7 +122,11 @@ pub async fn wire(
     allow_anonymous: bool,
     clock: ClockRef,
 ) -> anyhow::Result<Wired> {
-    let keyring: KeyringRef = Arc::new(RwLock::new(load_keyring(catalog.as_ref(), &clock).await?));
+    let keyring = match &config.url_signing_key_file {
+        Some(path) => Keyring::new(keys_from_file(path, clock.now_ms())?),
+        None => load_keyring(catalog.as_ref(), &clock).await?,
+    };
+    let keyring: KeyringRef = Arc::new(RwLock::new(keyring));
     let ttl_ms = config.url_ttl_seconds.saturating_mul(1000);
     let signer = Arc::new(ScopedSigner::new(LocalUrlSigner::new(
         keyring.clone(),
@@ -130,4 +181,34 @@ pub fn spawn_keyring_refresh(catalog: DynCatalog, keyring: KeyringRef, every: Du
 /// The system clock.
 pub fn system_clock() -> ClockRef {
     Arc::new(SystemClock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_lines_are_current_then_previous() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let path = dir.path().join("keys");
+        std::fs::write(
+            &path,
+            format!("{}\n\n{}\n", "ab".repeat(32), "cd".repeat(32)),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let keys = keys_from_file(&path, 1000).unwrap_or_else(|e| unreachable!("{e}"));
+        let ring = Keyring::new(keys.clone());
+        assert_eq!(
+            ring.current().map(|k| k.id.clone()),
+            Some(keys[0].id.clone())
+        );
+        assert!(ring.accepted(&keys[1].id, 1500, 1000).is_some());
+        assert!(ring.accepted(&keys[1].id, 2000, 1000).is_none());
+        std::fs::write(&path, "abcd\n").unwrap_or_else(|e| unreachable!("{e}"));
+        let err = keys_from_file(&path, 0)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("at least 32"), "{err}");
+    }
 }

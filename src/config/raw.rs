@@ -24,6 +24,7 @@ pub(crate) struct RawConfig {
     #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
     pub(crate) refresh_token_ttl_ms: Option<i64>,
     pub(crate) delta_table_cache_size: Option<i64>,
+    pub(crate) url_signing_key_file: Option<String>,
     pub(crate) staleness_acceptable: Option<bool>,
     #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
     pub(crate) request_timeout_seconds: Option<i64>,
@@ -103,6 +104,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
         Support::NotYet("refresh tokens are not implemented yet"),
     ),
     ("deltaTableCacheSize", Support::Yes),
+    ("urlSigningKeyFile", Support::Yes),
     (
         "stalenessAcceptable",
         Support::NotYet("every request reads the latest table version"),

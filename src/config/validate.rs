@@ -47,6 +47,10 @@ pub struct Config {
     pub bearer_token: Option<String>,
     /// TLS.
     pub ssl: Option<SslConfig>,
+    /// Lakeshare extension: a file holding the URL/token signing key (first line, current) and
+    /// previous keys (further lines, accepted for one URL lifetime after start). Without it,
+    /// keys are generated and kept in the state store.
+    pub url_signing_key_file: Option<PathBuf>,
     /// Shared objects.
     pub shares: Vec<ShareDecl>,
     /// Warnings to show the operator.
@@ -280,6 +284,7 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
             .max(16),
         bearer_token,
         ssl,
+        url_signing_key_file: raw.url_signing_key_file.map(|f| base_dir.join(f)),
         shares,
         warnings,
     })

@@ -1,20 +1,17 @@
 //! get_table_metadata: exactly two NDJSON lines, protocol and metaData.
 
 use super::query::NdjsonResponse;
-use super::resolve::VersionSpec;
-use super::{Service, ServiceError, format};
+use super::resolve::{TableRef, VersionSpec};
+use super::{Service, ServiceError};
 use crate::domain::model::Principal;
 use crate::protocol::capabilities::Capabilities;
 
 impl Service {
     /// `GET .../metadata` with optional `version` or `timestamp`.
-    #[allow(clippy::too_many_arguments)]
     pub async fn get_table_metadata(
         &self,
         principal: &Principal,
-        share: &str,
-        schema: &str,
-        table: &str,
+        t: TableRef<'_>,
         caps: &Capabilities,
         version: Option<&str>,
         timestamp: Option<&str>,
@@ -33,15 +30,12 @@ impl Service {
             (None, Some(t)) => VersionSpec::Timestamp(t.to_owned()),
             (None, None) => VersionSpec::Latest,
         };
-        let auth = self.authorize(principal, share, schema, table).await?;
-        let resolved = self.resolve(&auth, spec).await?;
-        let fmt = format::negotiate(caps, &resolved.info, auth.table())?;
-        let [protocol, metadata] = format::head_lines(fmt, &resolved.info, auth.table())?;
+        let opened = self.open_table(principal, t, spec, caps).await?;
         Ok(NdjsonResponse::fixed(
-            resolved.snapshot.version(),
-            fmt,
+            opened.resolved.snapshot.version(),
+            opened.format,
             None,
-            vec![protocol, metadata],
+            opened.head.to_vec(),
         ))
     }
 }

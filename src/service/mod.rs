@@ -22,6 +22,7 @@ pub use error::ServiceError;
 pub use files::FileRequest;
 pub use listing::ListParams;
 pub use query::NdjsonResponse;
+pub use resolve::TableRef;
 
 use crate::catalog::DynCatalog;
 use crate::delta::reader::TableReader;

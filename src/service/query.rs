@@ -10,8 +10,8 @@ use futures::stream::BoxStream;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use super::format::{self, ndjson_line};
-use super::resolve::VersionSpec;
+use super::format::ndjson_line;
+use super::resolve::{Opened, TableRef, VersionSpec};
 use super::{Service, ServiceError};
 use crate::delta::files::ActiveFile;
 use crate::delta::info::TableInfo;
@@ -127,13 +127,10 @@ fn validate(q: &QueryRequest) -> Result<VersionSpec, ServiceError> {
 impl Service {
     /// `POST .../query`. `public_base` is the endpoint URL clients reach this server at (for
     /// Lakeshare-served file URLs).
-    #[allow(clippy::too_many_arguments)]
     pub async fn query_table(
         &self,
         principal: &Principal,
-        share: &str,
-        schema: &str,
-        table: &str,
+        t: TableRef<'_>,
         caps: &Capabilities,
         file_id_hash: Option<&str>,
         body: &[u8],
@@ -145,10 +142,12 @@ impl Service {
             .map_err(ServiceError::InvalidParameter)?;
         let request = QueryRequest::from_json(body).map_err(ServiceError::Malformed)?;
         let spec = validate(&request)?;
-        let auth = self.authorize(principal, share, schema, table).await?;
-        let resolved = self.resolve(&auth, spec).await?;
-        let fmt = format::negotiate(caps, &resolved.info, auth.table())?;
-        let head = format::head_lines(fmt, &resolved.info, auth.table())?;
+        let Opened {
+            auth,
+            resolved,
+            format: fmt,
+            head,
+        } = self.open_table(principal, t, spec, caps).await?;
         let snapshot = resolved.snapshot.clone();
         let name = auth.table().qualified_name();
         let files = self

@@ -5,11 +5,15 @@ use std::sync::Arc;
 
 use delta_kernel::SnapshotRef;
 
+use bytes::Bytes;
+
+use super::format;
 use super::timestamp::{format_ms, parse_timestamp};
 use super::{Service, ServiceError};
 use crate::delta::info::TableInfo;
 use crate::domain::model::{Principal, SharedTable};
 use crate::domain::policy::{Authorized, authorize_table};
+use crate::protocol::capabilities::{Capabilities, ResponseFormat};
 
 /// Which version a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +24,25 @@ pub(crate) enum VersionSpec {
     Version(i64),
     /// The version current at an instant (ISO-8601 text).
     Timestamp(String),
+}
+
+/// Names a table in a request path.
+#[derive(Debug, Clone, Copy)]
+pub struct TableRef<'a> {
+    /// Share name.
+    pub share: &'a str,
+    /// Schema name.
+    pub schema: &'a str,
+    /// Table name.
+    pub table: &'a str,
+}
+
+/// An authorized table at a resolved version, with the negotiated format and head lines.
+pub(crate) struct Opened {
+    pub(crate) auth: Authorized,
+    pub(crate) resolved: Resolved,
+    pub(crate) format: ResponseFormat,
+    pub(crate) head: [Bytes; 2],
 }
 
 /// A resolved table version.
@@ -69,6 +92,29 @@ impl Service {
             .await?
             .ok_or_else(missing)?;
         authorize_table(principal, found).map_err(|_| missing())
+    }
+
+    /// The common first steps of metadata and query: authorize, resolve the version (history
+    /// gate), negotiate the format, and build the protocol and metaData lines.
+    pub(crate) async fn open_table(
+        &self,
+        principal: &Principal,
+        t: TableRef<'_>,
+        spec: VersionSpec,
+        caps: &Capabilities,
+    ) -> Result<Opened, ServiceError> {
+        let auth = self
+            .authorize(principal, t.share, t.schema, t.table)
+            .await?;
+        let resolved = self.resolve(&auth, spec).await?;
+        let format = format::negotiate(caps, &resolved.info, auth.table())?;
+        let head = format::head_lines(format, &resolved.info, auth.table())?;
+        Ok(Opened {
+            auth,
+            resolved,
+            format,
+            head,
+        })
     }
 
     /// Loads the latest snapshot of an authorized table.
@@ -172,12 +218,12 @@ impl Service {
     pub async fn get_table_version(
         &self,
         principal: &Principal,
-        share: &str,
-        schema: &str,
-        table: &str,
+        t: TableRef<'_>,
         starting_timestamp: Option<&str>,
     ) -> Result<u64, ServiceError> {
-        let auth = self.authorize(principal, share, schema, table).await?;
+        let auth = self
+            .authorize(principal, t.share, t.schema, t.table)
+            .await?;
         let Some(text) = starting_timestamp else {
             return Ok(self.latest(&auth).await?.snapshot.version());
         };
@@ -185,6 +231,7 @@ impl Service {
         if !t.history_shared {
             return Err(history_disabled(&t));
         }
+
         let ts = parse_timestamp(text).map_err(|e| {
             ServiceError::InvalidParameter(format!("Invalid startingTimestamp: {e}"))
         })?;

@@ -11,8 +11,17 @@ use crate::server::error::ApiError;
 use crate::server::extract::{Caller, capabilities, public_base};
 use crate::server::ndjson;
 use crate::server::router::AppState;
+use crate::service::TableRef;
 
 type TablePath = Path<(String, String, String)>;
+
+fn tref<'a>(share: &'a str, schema: &'a str, table: &'a str) -> TableRef<'a> {
+    TableRef {
+        share,
+        schema,
+        table,
+    }
+}
 
 /// Query parameters of `/version`.
 #[derive(Debug, Deserialize)]
@@ -44,7 +53,11 @@ pub(crate) async fn get_table_version(
 ) -> Result<Response, ApiError> {
     let v = state
         .service
-        .get_table_version(&p, &share, &schema, &table, q.starting_timestamp.as_deref())
+        .get_table_version(
+            &p,
+            tref(&share, &schema, &table),
+            q.starting_timestamp.as_deref(),
+        )
         .await?;
     Ok(version_response(v))
 }
@@ -57,7 +70,7 @@ pub(crate) async fn head_table(
 ) -> Result<Response, ApiError> {
     let v = state
         .service
-        .get_table_version(&p, &share, &schema, &table, None)
+        .get_table_version(&p, tref(&share, &schema, &table), None)
         .await?;
     Ok(version_response(v))
 }
@@ -75,9 +88,7 @@ pub(crate) async fn get_table_metadata(
         .service
         .get_table_metadata(
             &p,
-            &share,
-            &schema,
-            &table,
+            tref(&share, &schema, &table),
             &caps,
             q.version.as_deref(),
             q.timestamp.as_deref(),
@@ -103,9 +114,7 @@ pub(crate) async fn query_table(
         .service
         .query_table(
             &p,
-            &share,
-            &schema,
-            &table,
+            tref(&share, &schema, &table),
             &caps,
             id_hash.as_deref(),
             &body,
