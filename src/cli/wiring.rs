@@ -139,6 +139,15 @@ pub async fn wire(
         evaluate_json_hints_v2: config.evaluate_json_hints_v2,
         allow_anonymous,
         config_token_hash: config.bearer_token.as_deref().map(token::hash),
+        page_size_limit: config.page_size_limit,
+        page_token_ttl_ms: config.page_token_ttl_ms,
+        refresh_token_ttl_ms: config.refresh_token_ttl_ms,
+        async_max_concurrent_per_recipient: config.async_max_concurrent_per_recipient,
+        async_result_ttl_ms: config.async_result_ttl_ms,
+        async_test_delay_ms: std::env::var("LAKESHARE_TEST_ASYNC_QUERY_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         ..ServiceSettings::default()
     };
     let service = Service::new(

@@ -17,14 +17,13 @@ pub(crate) struct RawConfig {
     pub(crate) evaluate_predicate_hints: Option<bool>,
     pub(crate) evaluate_json_predicate_hints: Option<bool>,
     pub(crate) evaluate_json_predicate_hints_v2: Option<bool>,
-    #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
     pub(crate) query_table_page_size_limit: Option<i64>,
-    #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
     pub(crate) query_table_page_token_ttl_ms: Option<i64>,
-    #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
     pub(crate) refresh_token_ttl_ms: Option<i64>,
     pub(crate) delta_table_cache_size: Option<i64>,
     pub(crate) url_signing_key_file: Option<String>,
+    pub(crate) async_query_max_concurrent_per_recipient: Option<i64>,
+    pub(crate) async_query_result_ttl_seconds: Option<i64>,
     pub(crate) staleness_acceptable: Option<bool>,
     #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
     pub(crate) request_timeout_seconds: Option<i64>,

@@ -51,6 +51,16 @@ pub struct Config {
     /// previous keys (further lines, accepted for one URL lifetime after start). Without it,
     /// keys are generated and kept in the state store.
     pub url_signing_key_file: Option<PathBuf>,
+    /// `queryTablePageSizeLimit`.
+    pub page_size_limit: usize,
+    /// `queryTablePageTokenTtlMs`.
+    pub page_token_ttl_ms: i64,
+    /// `refreshTokenTtlMs`.
+    pub refresh_token_ttl_ms: i64,
+    /// Lakeshare extension `asyncQueryMaxConcurrentPerRecipient`.
+    pub async_max_concurrent_per_recipient: usize,
+    /// Lakeshare extension `asyncQueryResultTtlSeconds`, in ms.
+    pub async_result_ttl_ms: i64,
     /// Shared objects.
     pub shares: Vec<ShareDecl>,
     /// Warnings to show the operator.
@@ -127,6 +137,14 @@ fn collect_warnings(doc: &Value) -> Vec<String> {
         }
     }
     w
+}
+
+fn positive(name: &str, v: Option<i64>, default: i64) -> Result<i64, String> {
+    match v {
+        None => Ok(default),
+        Some(n) if n > 0 => Ok(n),
+        Some(n) => Err(format!("{name} must be positive, got {n}")),
+    }
 }
 
 /// Reads and validates a config file.
@@ -285,6 +303,28 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
         bearer_token,
         ssl,
         url_signing_key_file: raw.url_signing_key_file.map(|f| base_dir.join(f)),
+        page_size_limit: positive(
+            "queryTablePageSizeLimit",
+            raw.query_table_page_size_limit,
+            10_000,
+        )? as usize,
+        page_token_ttl_ms: positive(
+            "queryTablePageTokenTtlMs",
+            raw.query_table_page_token_ttl_ms,
+            259_200_000,
+        )?,
+        refresh_token_ttl_ms: positive("refreshTokenTtlMs", raw.refresh_token_ttl_ms, 3_600_000)?,
+        async_max_concurrent_per_recipient: positive(
+            "asyncQueryMaxConcurrentPerRecipient",
+            raw.async_query_max_concurrent_per_recipient,
+            4,
+        )? as usize,
+        async_result_ttl_ms: positive(
+            "asyncQueryResultTtlSeconds",
+            raw.async_query_result_ttl_seconds,
+            3600,
+        )?
+        .saturating_mul(1000),
         shares,
         warnings,
     })

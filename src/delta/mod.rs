@@ -6,6 +6,7 @@
 //! calls them under `spawn_blocking`.
 
 mod cache;
+pub mod changes;
 pub mod files;
 pub mod info;
 pub mod reader;

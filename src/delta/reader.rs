@@ -17,6 +17,7 @@ use object_store::local::LocalFileSystem;
 use url::Url;
 
 use super::cache::BoundedCache;
+use super::changes::{Commit, read_commits};
 use super::files::{ActiveFile, advance_active_files, list_active_files};
 use super::info::{TableInfo, table_info};
 use super::timeline::{IctSettings, Timeline};
@@ -33,9 +34,16 @@ pub struct ReaderStats {
     pub snapshot_builds: AtomicU64,
     /// File lists advanced from an older cached list by reading only the newer commits.
     pub incremental_file_list_updates: AtomicU64,
+    /// Commit ranges read for change queries (cached per range afterwards).
+    pub commit_range_reads: AtomicU64,
 }
 
+/// Upper bound on the number of file entries kept in cached file lists (about 0.5-1 GB).
+const MAX_CACHED_FILES: usize = 2_000_000;
+
 type Key = (Url, u64);
+/// Table root and an inclusive version range.
+type RangeKey = (Url, u64, u64);
 /// A file list and the version it belongs to.
 type VersionedFiles = (u64, Arc<Vec<ActiveFile>>);
 
@@ -47,6 +55,7 @@ pub struct TableReader {
     infos: Mutex<BoundedCache<Key, Arc<TableInfo>>>,
     files: Mutex<BoundedCache<Key, Arc<Vec<ActiveFile>>>>,
     newest_files: Mutex<HashMap<Url, VersionedFiles>>,
+    commits: Mutex<BoundedCache<RangeKey, Arc<Vec<Commit>>>>,
     timelines: Mutex<HashMap<Url, Arc<Timeline>>>,
     stats: Arc<ReaderStats>,
 }
@@ -77,8 +86,15 @@ impl TableReader {
             latest: Mutex::new(HashMap::new()),
             snapshots: Mutex::new(BoundedCache::new(cache_entries)),
             infos: Mutex::new(BoundedCache::new(cache_entries)),
-            files: Mutex::new(BoundedCache::new(cache_entries)),
+            files: Mutex::new(BoundedCache::with_max_weight(
+                cache_entries,
+                MAX_CACHED_FILES,
+            )),
             newest_files: Mutex::new(HashMap::new()),
+            commits: Mutex::new(BoundedCache::with_max_weight(
+                cache_entries,
+                MAX_CACHED_FILES,
+            )),
             timelines: Mutex::new(HashMap::new()),
             stats: Arc::new(ReaderStats::default()),
         }
@@ -179,12 +195,27 @@ impl TableReader {
                 list_active_files(snapshot, self.engine.as_ref())?
             }
         });
-        lock(&self.files).insert(key, files.clone());
+        lock(&self.files).insert_weighted(key, files.clone(), files.len());
         let mut newest = lock(&self.newest_files);
         if newest.get(&root).is_none_or(|(v, _)| *v < version) {
             newest.insert(root, (version, files.clone()));
         }
         Ok(files)
+    }
+
+    /// The parsed commits `start..=end` (one read per range, then cached).
+    pub fn commits(&self, root: &Url, start: u64, end: u64) -> Result<Arc<Vec<Commit>>> {
+        let key = (root.clone(), start, end);
+        if let Some(c) = lock(&self.commits).get(&key) {
+            return Ok(c);
+        }
+        self.stats
+            .commit_range_reads
+            .fetch_add(1, Ordering::Relaxed);
+        let commits = Arc::new(read_commits(self.engine.as_ref(), root, start, end)?);
+        let weight = commits.iter().map(|c| c.files.len() + 1).sum();
+        lock(&self.commits).insert_weighted(key, commits.clone(), weight);
+        Ok(commits)
     }
 
     /// The commit timeline up to `latest` (a snapshot at the latest version).

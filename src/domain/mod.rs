@@ -1,6 +1,7 @@
 //! Domain vocabulary shared by the catalog, the service and the CLI: shared objects,
 //! recipients, principals, and the authorization proof. No I/O happens here.
 
+pub mod async_query;
 pub mod clock;
 pub mod model;
 pub mod policy;

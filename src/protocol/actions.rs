@@ -30,6 +30,9 @@ pub struct ParquetProtocol {
 pub struct DeltaProtocolWrapper {
     /// The table's Delta protocol action, unchanged.
     pub delta_protocol: DeltaProtocol,
+    /// Version of a historical protocol line (`includeHistoricalProtocol`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
 }
 
 /// A Delta protocol action.
@@ -194,9 +197,145 @@ pub struct DeltaFile {
 
 /// One Delta action.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct DeltaSingleAction {
+#[serde(rename_all = "camelCase")]
+pub enum DeltaSingleAction {
     /// An add action.
-    pub add: DeltaAdd,
+    Add(DeltaAdd),
+    /// A remove action.
+    Remove(DeltaRemove),
+    /// A change-data action (Delta's key is `cdc`).
+    Cdc(DeltaCdc),
+}
+
+/// A Delta remove action whose `path` is a pre-signed URL.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeltaRemove {
+    /// Pre-signed URL of the data file.
+    pub path: String,
+    /// Deletion time in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<i64>,
+    /// Data change flag.
+    pub data_change: bool,
+    /// Whether partition values, size and stats are present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended_file_metadata: Option<bool>,
+    /// Partition values as in the log.
+    pub partition_values: PartitionValues,
+    /// Size in bytes.
+    pub size: i64,
+    /// Stats JSON string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<String>,
+    /// Deletion vector descriptor (file DVs rewritten to `p` with a pre-signed URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_vector: Option<DeletionVector>,
+    /// Row tracking: base row id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_row_id: Option<i64>,
+    /// Row tracking: default row commit version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_row_commit_version: Option<i64>,
+}
+
+/// A Delta cdc action whose `path` is a pre-signed URL.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeltaCdc {
+    /// Pre-signed URL of the change-data file.
+    pub path: String,
+    /// Partition values as in the log.
+    pub partition_values: PartitionValues,
+    /// Size in bytes.
+    pub size: i64,
+    /// Always false.
+    pub data_change: bool,
+}
+
+/// A parquet-format `add`, `remove` or `cdf` payload (change and `startingVersion` queries).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ParquetChangeFile {
+    /// Pre-signed URL.
+    pub url: String,
+    /// Stable file id.
+    pub id: String,
+    /// Partition values.
+    pub partition_values: PartitionValues,
+    /// Exact size in bytes.
+    pub size: i64,
+    /// Stats JSON (add only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<String>,
+    /// When `url` expires, ms since the epoch.
+    pub expiration_timestamp: i64,
+    /// Commit timestamp, ms.
+    pub timestamp: i64,
+    /// Commit version.
+    pub version: i64,
+}
+
+/// A parquet-format change line: exactly one of the keys is set.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ParquetChangeLine {
+    /// A data-changing added file.
+    Add(ParquetChangeFile),
+    /// A change-data file.
+    Cdf(ParquetChangeFile),
+    /// A data-changing removed file.
+    Remove(ParquetChangeFile),
+}
+
+/// `{"endStreamAction": ...}`: always the last line.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EndStreamLine {
+    /// The payload.
+    pub end_stream_action: EndStreamAction,
+}
+
+/// End-of-stream information.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EndStreamAction {
+    /// Token for re-running the same latest-snapshot query with fresh URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Token of the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+    /// Earliest expiry of the URLs in this response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_url_expiration_timestamp: Option<i64>,
+    /// Set when the query failed after the response started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// HTTP status the client should act on, with `error_message`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status_error_code: Option<u16>,
+}
+
+/// `{"queryStatus": ...}`: the answer to an async query that has not finished.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryStatusLine {
+    /// The payload.
+    pub query_status: QueryStatus,
+}
+
+/// Status of an async query.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryStatus {
+    /// Opaque query id.
+    pub query_id: String,
+    /// `pending` or `failed`.
+    pub status: String,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
 }
 
 /// A Delta add action whose `path` is a pre-signed URL.

@@ -87,8 +87,19 @@ impl Capabilities {
 }
 
 /// Renders the response capabilities header value.
-pub fn response_capabilities(format: ResponseFormat) -> String {
-    format!("responseformat={}", format.as_str())
+pub fn response_capabilities(
+    format: ResponseFormat,
+    end_stream: bool,
+    async_query: bool,
+) -> String {
+    let mut v = format!("responseformat={}", format.as_str());
+    if end_stream {
+        v.push_str(";includeendstreamaction=true");
+    }
+    if async_query {
+        v.push_str(";asyncquery=true");
+    }
+    v
 }
 
 /// The file-id scheme selected by the `fileidhash` header.

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// 403: the caller is known but not allowed (e.g. a bad file-URL signature).
     PermissionDenied,
+    /// 429: a limit was reached; retry later.
+    ResourceExhausted,
     /// 500: an unexpected server error.
     InternalError,
     /// 503: a dependency (catalog, storage) is unavailable.
@@ -33,6 +35,7 @@ impl ErrorCode {
             Self::UnsupportedOperation => "UNSUPPORTED_OPERATION",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::PermissionDenied => "PERMISSION_DENIED",
+            Self::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Self::InternalError => "INTERNAL_ERROR",
             Self::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
         }

@@ -29,7 +29,11 @@ pub(crate) fn render(resp: NdjsonResponse) -> Response {
         HeaderValue::from_static("application/x-ndjson; charset=utf-8"),
     );
     headers.insert(TABLE_VERSION_HEADER, HeaderValue::from(resp.version));
-    if let Ok(v) = HeaderValue::from_str(&response_capabilities(resp.format)) {
+    if let Ok(v) = HeaderValue::from_str(&response_capabilities(
+        resp.format,
+        resp.end_stream_capability,
+        resp.async_query,
+    )) {
         headers.insert(CAPABILITIES_HEADER, v);
     }
     if let Some(hash) = resp.file_id_hash {

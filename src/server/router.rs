@@ -43,6 +43,14 @@ pub const ROUTES: &[(&str, &str)] = &[
         "POST",
         "/shares/{share}/schemas/{schema}/tables/{table}/query",
     ),
+    (
+        "GET",
+        "/shares/{share}/schemas/{schema}/tables/{table}/changes",
+    ),
+    (
+        "POST",
+        "/shares/{share}/schemas/{schema}/tables/{table}/queries/{queryId}",
+    ),
     ("GET", "/files/{file}/{name}"),
     ("HEAD", "/files/{file}/{name}"),
 ];
@@ -81,6 +89,14 @@ pub fn build_router(state: AppState) -> Router {
         .route(
             "/shares/{share}/schemas/{schema}/tables/{table}/query",
             post(tables::query_table),
+        )
+        .route(
+            "/shares/{share}/schemas/{schema}/tables/{table}/changes",
+            get(tables::query_table_changes),
+        )
+        .route(
+            "/shares/{share}/schemas/{schema}/tables/{table}/queries/{queryId}",
+            post(tables::get_query_result),
         )
         .route(
             "/files/{file}/{name}",

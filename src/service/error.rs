@@ -32,6 +32,14 @@ pub enum ServiceError {
         /// Object size.
         size: u64,
     },
+    /// 429: over a limit; retry after the given number of seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Explanation.
+        message: String,
+        /// Seconds until a retry makes sense.
+        retry_after_s: u64,
+    },
     /// 503: a dependency is unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -78,5 +86,21 @@ impl ServiceError {
             )),
             DeltaError::Kernel(m) => Self::Internal(format!("cannot read table '{name}': {m}")),
         }
+    }
+}
+
+/// The HTTP status a client should act on for `e` (also sent in-band in an `endStreamAction`).
+pub(crate) fn http_status(e: &ServiceError) -> u16 {
+    match e {
+        ServiceError::Unauthenticated(_) => 401,
+        ServiceError::Forbidden(_) => 403,
+        ServiceError::NotFound(_) => 404,
+        ServiceError::InvalidParameter(_)
+        | ServiceError::Malformed(_)
+        | ServiceError::Unsupported(_) => 400,
+        ServiceError::RangeNotSatisfiable { .. } => 416,
+        ServiceError::TooManyRequests { .. } => 429,
+        ServiceError::Unavailable(_) => 503,
+        ServiceError::Internal(_) => 500,
     }
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::ServiceError;
-use crate::delta::info::TableInfo;
+use crate::delta::info::{ProtocolInfo, TableInfo};
 use crate::domain::model::SharedTable;
 use crate::protocol::actions::{
     DeltaMetadata, DeltaMetadataWrapper, DeltaProtocol, DeltaProtocolWrapper, Format, MetadataLine,
@@ -117,12 +117,50 @@ fn parquet_schema_string(schema: &str) -> String {
     }
 }
 
-/// The protocol and metaData lines of a response.
+/// The protocol and metaData lines of a response (`meta_version` is set on the metaData line
+/// of change-style responses).
 pub(crate) fn head_lines(
     format: ResponseFormat,
     info: &TableInfo,
     table: &SharedTable,
+    meta_version: Option<i64>,
 ) -> Result<[Bytes; 2], ServiceError> {
+    let protocol = match format {
+        ResponseFormat::Parquet => line(&ProtocolLine {
+            protocol: ParquetProtocol {
+                min_reader_version: 1,
+            },
+        })?,
+        ResponseFormat::Delta => delta_protocol_line(&info.protocol, None)?,
+    };
+    Ok([protocol, metadata_line(format, info, table, meta_version)?])
+}
+
+/// A delta-format protocol line (with `version` for historical protocol lines).
+pub(crate) fn delta_protocol_line(
+    protocol: &ProtocolInfo,
+    version: Option<i64>,
+) -> Result<Bytes, ServiceError> {
+    line(&ProtocolLine {
+        protocol: DeltaProtocolWrapper {
+            delta_protocol: DeltaProtocol {
+                min_reader_version: protocol.min_reader_version,
+                min_writer_version: protocol.min_writer_version,
+                reader_features: protocol.reader_features.clone(),
+                writer_features: protocol.writer_features.clone(),
+            },
+            version,
+        },
+    })
+}
+
+/// A metaData line in `format` (with `version` on change-style responses).
+pub(crate) fn metadata_line(
+    format: ResponseFormat,
+    info: &TableInfo,
+    table: &SharedTable,
+    version: Option<i64>,
+) -> Result<Bytes, ServiceError> {
     let m = &info.metadata;
     match format {
         ResponseFormat::Parquet => {
@@ -130,62 +168,43 @@ pub(crate) fn head_lines(
             if table.history_shared && info.change_data_feed_enabled() {
                 configuration.insert("enableChangeDataFeed".to_owned(), "true".to_owned());
             }
-            Ok([
-                line(&ProtocolLine {
-                    protocol: ParquetProtocol {
-                        min_reader_version: 1,
-                    },
-                })?,
-                line(&MetadataLine {
-                    meta_data: ParquetMetadata {
-                        id: m.id.clone(),
-                        name: m.name.clone(),
-                        description: m.description.clone(),
-                        format: Format {
-                            provider: m.format.provider.clone(),
-                            options: None,
-                        },
-                        schema_string: parquet_schema_string(&m.schema_string),
-                        partition_columns: m.partition_columns.clone(),
-                        configuration,
-                        version: None,
-                        size: None,
-                        num_files: None,
-                    },
-                })?,
-            ])
-        }
-        ResponseFormat::Delta => Ok([
-            line(&ProtocolLine {
-                protocol: DeltaProtocolWrapper {
-                    delta_protocol: DeltaProtocol {
-                        min_reader_version: info.protocol.min_reader_version,
-                        min_writer_version: info.protocol.min_writer_version,
-                        reader_features: info.protocol.reader_features.clone(),
-                        writer_features: info.protocol.writer_features.clone(),
-                    },
-                },
-            })?,
             line(&MetadataLine {
-                meta_data: DeltaMetadataWrapper {
-                    delta_metadata: DeltaMetadata {
-                        id: m.id.clone(),
-                        name: m.name.clone(),
-                        description: m.description.clone(),
-                        format: Format {
-                            provider: m.format.provider.clone(),
-                            options: Some(m.format.options.clone()),
-                        },
-                        schema_string: m.schema_string.clone(),
-                        partition_columns: m.partition_columns.clone(),
-                        configuration: m.configuration.clone(),
-                        created_time: m.created_time,
+                meta_data: ParquetMetadata {
+                    id: m.id.clone(),
+                    name: m.name.clone(),
+                    description: m.description.clone(),
+                    format: Format {
+                        provider: m.format.provider.clone(),
+                        options: None,
                     },
-                    version: None,
+                    schema_string: parquet_schema_string(&m.schema_string),
+                    partition_columns: m.partition_columns.clone(),
+                    configuration,
+                    version,
                     size: None,
                     num_files: None,
                 },
-            })?,
-        ]),
+            })
+        }
+        ResponseFormat::Delta => line(&MetadataLine {
+            meta_data: DeltaMetadataWrapper {
+                delta_metadata: DeltaMetadata {
+                    id: m.id.clone(),
+                    name: m.name.clone(),
+                    description: m.description.clone(),
+                    format: Format {
+                        provider: m.format.provider.clone(),
+                        options: Some(m.format.options.clone()),
+                    },
+                    schema_string: m.schema_string.clone(),
+                    partition_columns: m.partition_columns.clone(),
+                    configuration: m.configuration.clone(),
+                    created_time: m.created_time,
+                },
+                version,
+                size: None,
+                num_files: None,
+            },
+        }),
     }
 }

@@ -31,6 +31,16 @@ impl Service {
             stats.incremental_file_list_updates.load(Ordering::Relaxed),
         );
         counter(
+            "lakeshare_commit_range_reads_total",
+            "Commit ranges read for change and startingVersion queries.",
+            stats.commit_range_reads.load(Ordering::Relaxed),
+        );
+        counter(
+            "lakeshare_async_queries_started_total",
+            "Async queries started (duplicates of a running query are not counted).",
+            self.inner.async_started.load(Ordering::Relaxed),
+        );
+        counter(
             "lakeshare_snapshot_builds_total",
             "Snapshots built or refreshed.",
             stats.snapshot_builds.load(Ordering::Relaxed),

@@ -4,8 +4,12 @@
 //! The HTTP layer calls [`Service`] methods with wire-level inputs and gets back wire types
 //! (or a streamed NDJSON body); it never reaches the catalog, the table reader or storage.
 
+mod async_query;
 mod auth;
-mod error;
+mod changes;
+mod continuation;
+mod emit;
+pub(crate) mod error;
 mod files;
 mod format;
 mod listing;
@@ -17,7 +21,9 @@ mod resolve;
 mod timestamp;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
+pub use changes::ChangesParams;
 pub use error::ServiceError;
 pub use files::FileRequest;
 pub use listing::ListParams;
@@ -26,6 +32,7 @@ pub use resolve::TableRef;
 
 use crate::catalog::DynCatalog;
 use crate::delta::reader::TableReader;
+use crate::domain::async_query::{AsyncQueryStore, InMemoryAsyncStore};
 use crate::domain::clock::ClockRef;
 use crate::storage::keyring::KeyringRef;
 use crate::storage::signer::DynUrlSigner;
@@ -45,6 +52,18 @@ pub struct ServiceSettings {
     pub config_token_hash: Option<[u8; 32]>,
     /// Files signed per batch while streaming a query.
     pub sign_batch_size: usize,
+    /// Largest page a client may ask for with `maxFiles` (`queryTablePageSizeLimit`).
+    pub page_size_limit: usize,
+    /// Page token lifetime, ms (`queryTablePageTokenTtlMs`).
+    pub page_token_ttl_ms: i64,
+    /// Refresh token lifetime, ms (`refreshTokenTtlMs`).
+    pub refresh_token_ttl_ms: i64,
+    /// Async queries that may run at once per recipient.
+    pub async_max_concurrent_per_recipient: usize,
+    /// How long async query results stay available, ms.
+    pub async_result_ttl_ms: i64,
+    /// Test-only delay before each async query executes, ms.
+    pub async_test_delay_ms: u64,
 }
 
 impl Default for ServiceSettings {
@@ -56,6 +75,12 @@ impl Default for ServiceSettings {
             allow_anonymous: false,
             config_token_hash: None,
             sign_batch_size: 1000,
+            page_size_limit: 10_000,
+            page_token_ttl_ms: 259_200_000,
+            refresh_token_ttl_ms: 3_600_000,
+            async_max_concurrent_per_recipient: 4,
+            async_result_ttl_ms: 3_600_000,
+            async_test_delay_ms: 0,
         }
     }
 }
@@ -68,6 +93,8 @@ pub struct Service {
 
 #[derive(Debug)]
 struct Inner {
+    async_store: Arc<dyn AsyncQueryStore>,
+    async_started: AtomicU64,
     catalog: DynCatalog,
     reader: Arc<TableReader>,
     signer: DynUrlSigner,
@@ -88,6 +115,8 @@ impl Service {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                async_store: Arc::new(InMemoryAsyncStore::default()),
+                async_started: AtomicU64::new(0),
                 catalog,
                 reader,
                 signer,

@@ -1,29 +1,20 @@
-//! query_table: the snapshot read path (latest, `version`, `timestamp`), with JSON predicate
-//! hints, `limitHint`, format negotiation, file ids and batch signing, streamed line by line.
+//! query_table: snapshot reads (latest, `version`, `timestamp`), `startingVersion` reads,
+//! pagination, refresh tokens and end-stream actions. Async submission is in `async_query`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use md5::Md5;
-use sha2::{Digest, Sha256};
 
-use super::format::ndjson_line;
-use super::resolve::{Opened, TableRef, VersionSpec};
-use super::{Service, ServiceError};
-use crate::delta::files::ActiveFile;
-use crate::delta::info::TableInfo;
+use super::continuation::{PageState, RefreshState, open_page, open_refresh, params_hash};
+use super::emit::{ChangeItem, EmitContext, Emitter, Paging, Selection, Source};
+use super::resolve::{TableRef, VersionSpec};
+use super::{Service, ServiceError, format};
 use crate::domain::model::Principal;
 use crate::domain::policy::Authorized;
-use crate::hints::{FileFacts, JsonPredicate};
-use crate::protocol::actions::{
-    DeletionVector, DeltaAdd, DeltaFile, DeltaSingleAction, FileLine, ParquetFile,
-};
+use crate::hints::JsonPredicate;
 use crate::protocol::capabilities::{Capabilities, FileIdHash, ResponseFormat};
 use crate::protocol::request::QueryRequest;
-use crate::storage::signer::{DynUrlSigner, SignContext};
 
 /// A streamed NDJSON response and the headers that describe it.
 pub struct NdjsonResponse {
@@ -31,10 +22,15 @@ pub struct NdjsonResponse {
     pub version: u64,
     /// Format used (for the capabilities header).
     pub format: ResponseFormat,
+    /// The body ends with an `endStreamAction` because the client asked for it
+    /// (`includeendstreamaction=true` echoed in the capabilities header).
+    pub end_stream_capability: bool,
+    /// An async query was accepted (`asyncquery=true` echoed).
+    pub async_query: bool,
     /// `fileidhash` to echo, if the client sent one.
     pub file_id_hash: Option<FileIdHash>,
     /// The lines; an `Err` after the first line aborts the body.
-    pub lines: BoxStream<'static, Result<Bytes, ServiceError>>,
+    pub lines: BoxStream<'static, Result<bytes::Bytes, ServiceError>>,
 }
 
 impl std::fmt::Debug for NdjsonResponse {
@@ -52,76 +48,126 @@ impl NdjsonResponse {
         version: u64,
         format: ResponseFormat,
         file_id_hash: Option<FileIdHash>,
-        lines: Vec<Bytes>,
+        lines: Vec<bytes::Bytes>,
     ) -> Self {
         Self {
             version,
             format,
+            end_stream_capability: false,
+            async_query: false,
             file_id_hash,
             lines: futures::stream::iter(lines.into_iter().map(Ok)).boxed(),
         }
     }
 }
 
-/// Query options the file emitter needs.
-struct Selection {
-    predicate: Option<JsonPredicate>,
-    use_stats: bool,
-    limit: Option<i64>,
+/// What a query reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// One snapshot.
+    Snapshot(VersionSpec),
+    /// Data-changing file actions of `start..=end` (end defaults to the latest version).
+    Stream { start: i64, end: Option<i64> },
 }
 
-fn not_yet(field: &str) -> ServiceError {
-    ServiceError::InvalidParameter(format!(
-        "'{field}' is not supported by this server yet; send the query without it"
-    ))
+fn bad(msg: &str) -> ServiceError {
+    ServiceError::InvalidParameter(msg.to_owned())
 }
 
-fn validate(q: &QueryRequest) -> Result<VersionSpec, ServiceError> {
+/// Validates a query body and derives its mode.
+pub(crate) fn validate(q: &QueryRequest) -> Result<Mode, ServiceError> {
     let set = [
         q.version.is_some(),
         q.timestamp.is_some(),
         q.starting_version.is_some(),
     ];
     if set.iter().filter(|b| **b).count() > 1 {
-        return Err(ServiceError::InvalidParameter(
-            "Please only provide one of: version,timestamp,startingVersion".to_owned(),
+        return Err(bad(
+            "Please only provide one of: version,timestamp,startingVersion",
         ));
     }
+    let specific = set.iter().any(|b| *b);
     if q.max_files.is_some_and(|m| m <= 0) {
-        return Err(ServiceError::InvalidParameter(
-            "maxFiles must be positive.".to_owned(),
-        ));
+        return Err(bad("maxFiles must be positive."));
     }
     if q.limit_hint.is_some_and(|l| l < 0) {
-        return Err(ServiceError::InvalidParameter(
-            "limitHint cannot be negative.".to_owned(),
-        ));
+        return Err(bad("limitHint cannot be negative."));
     }
-    if q.include_refresh_token == Some(true) && (q.version.is_some() || q.timestamp.is_some()) {
-        return Err(ServiceError::InvalidParameter(
-            "includeRefreshToken cannot be used when querying a specific version.".to_owned(),
-        ));
-    }
-    if q.starting_version.is_some() {
-        return Err(not_yet("startingVersion"));
-    }
-    if q.ending_version.is_some() {
-        return Err(not_yet("endingVersion"));
-    }
-    if q.max_files.is_some() {
-        return Err(not_yet("maxFiles"));
-    }
-    if q.page_token.is_some() {
-        return Err(not_yet("pageToken"));
+    if q.include_refresh_token == Some(true) {
+        if specific {
+            return Err(bad(
+                "includeRefreshToken cannot be used when querying a specific version.",
+            ));
+        }
+        if q.page_token.is_some() {
+            return Err(bad(
+                "includeRefreshToken must be used in the first page request.",
+            ));
+        }
     }
     if q.refresh_token.is_some() {
-        return Err(not_yet("refreshToken"));
+        if specific {
+            return Err(bad(
+                "refreshToken cannot be used when querying a specific version.",
+            ));
+        }
+        if q.page_token.is_some() {
+            return Err(bad("refreshToken must be used in the first page request."));
+        }
     }
-    Ok(match (&q.version, &q.timestamp) {
+    if q.ending_version.is_some() && q.starting_version.is_none() {
+        return Err(bad(
+            "endingVersion can only be used together with startingVersion.",
+        ));
+    }
+    if let Some(start) = q.starting_version {
+        if start < 0 {
+            return Err(bad("startingVersion cannot be negative."));
+        }
+        if let Some(end) = q.ending_version
+            && start > end
+        {
+            return Err(ServiceError::InvalidParameter(format!(
+                "startingVersion({start}) must be smaller than or equal to endingVersion({end})."
+            )));
+        }
+        return Ok(Mode::Stream {
+            start,
+            end: q.ending_version,
+        });
+    }
+    Ok(Mode::Snapshot(match (&q.version, &q.timestamp) {
         (Some(v), _) => VersionSpec::Version(*v),
         (_, Some(t)) => VersionSpec::Timestamp(t.clone()),
         _ => VersionSpec::Latest,
-    })
+    }))
+}
+
+/// Whether the response must end with an `endStreamAction` (the Python connector breaks on
+/// one it did not ask for).
+pub(crate) fn wants_end_stream(q: &QueryRequest, caps: &Capabilities) -> bool {
+    caps.include_end_stream_action
+        || q.max_files.is_some()
+        || q.page_token.is_some()
+        || q.include_refresh_token == Some(true)
+        || q.refresh_token.is_some()
+}
+
+/// Parameters that may not change between pages.
+fn query_params_hash(q: &QueryRequest, mode: &Mode, format: ResponseFormat) -> String {
+    let opt = |v: Option<i64>| v.map_or_else(String::new, |v| v.to_string());
+    params_hash(&[
+        "query",
+        &format!("{mode:?}"),
+        format.as_str(),
+        &opt(q.version),
+        q.timestamp.as_deref().unwrap_or(""),
+        &opt(q.starting_version),
+        &opt(q.ending_version),
+        &q.predicate_hints.join("\u{1}"),
+        q.json_predicate_hints.as_deref().unwrap_or(""),
+        &opt(q.limit_hint),
+    ])
 }
 
 impl Service {
@@ -141,24 +187,143 @@ impl Service {
             .transpose()
             .map_err(ServiceError::InvalidParameter)?;
         let request = QueryRequest::from_json(body).map_err(ServiceError::Malformed)?;
-        let spec = validate(&request)?;
-        let Opened {
-            auth,
-            resolved,
-            format: fmt,
-            head,
-        } = self.open_table(principal, t, spec, caps).await?;
-        let snapshot = resolved.snapshot.clone();
-        let name = auth.table().qualified_name();
-        let files = self
-            .blocking(move |reader| {
-                reader
-                    .files(&snapshot)
-                    .map_err(|e| ServiceError::from_delta(e, &name))
-            })
+        let mode = validate(&request)?;
+        let auth = self
+            .authorize(principal, t.share, t.schema, t.table)
             .await?;
+        if caps.async_query {
+            return self
+                .submit_async_query(auth, caps, id_hash, request, mode)
+                .await;
+        }
+        self.run_query(auth, caps, id_hash, &request, mode, public_base, None)
+            .await
+    }
+
+    /// Runs a validated, authorized query. `pinned` forces the snapshot version (async results).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn run_query(
+        &self,
+        auth: Authorized,
+        caps: &Capabilities,
+        id_hash: Option<FileIdHash>,
+        request: &QueryRequest,
+        mode: Mode,
+        public_base: &str,
+        pinned: Option<u64>,
+    ) -> Result<NdjsonResponse, ServiceError> {
         let settings = &self.inner.settings;
-        let predicate = if settings.evaluate_json_hints {
+        let now = self.now_ms();
+        let grace = settings.url_ttl_ms;
+        let table_id = auth.table().id.clone();
+        let recipient = auth.principal().recipient_id.clone();
+        // A refresh token pins the latest-snapshot query to the version it was issued at.
+        let refresh = request
+            .refresh_token
+            .as_deref()
+            .map(|tok| open_refresh(&self.inner.keyring, tok, &recipient, &table_id, now, grace))
+            .transpose()?;
+        // Resolve the version first: the format (and so the page-token parameters) depend on it.
+        let (resolved, stream_range) = match &mode {
+            Mode::Snapshot(spec) => {
+                let spec = match (pinned, &refresh) {
+                    (Some(v), _) => VersionSpec::Pinned(v),
+                    (None, Some(r)) => VersionSpec::Pinned(r.v),
+                    _ => spec.clone(),
+                };
+                (self.resolve(&auth, spec).await?, None)
+            }
+            Mode::Stream { start, end } => {
+                let (start, end) = self.stream_range(&auth, *start, *end).await?;
+                (
+                    self.resolve(&auth, VersionSpec::Pinned(start)).await?,
+                    Some((start, end)),
+                )
+            }
+        };
+        let format = format::negotiate(caps, &resolved.info, auth.table())?;
+        let params = query_params_hash(request, &mode, format);
+        let page = request
+            .page_token
+            .as_deref()
+            .map(|tok| {
+                open_page(
+                    &self.inner.keyring,
+                    tok,
+                    &recipient,
+                    &table_id,
+                    &params,
+                    now,
+                    grace,
+                )
+            })
+            .transpose()?;
+        // Pages after the first continue at the version pinned in the token.
+        let resolved = match (&page, &mode) {
+            (Some(p), Mode::Snapshot(_)) if p.v != resolved.snapshot.version() => {
+                self.resolve(&auth, VersionSpec::Pinned(p.v)).await?
+            }
+            _ => resolved,
+        };
+        let stream_range = match (&page, stream_range) {
+            (Some(p), Some(_)) => Some((p.v, p.e.unwrap_or(p.v))),
+            (_, r) => r,
+        };
+        let version = resolved.snapshot.version();
+        let meta_version = stream_range.map(|(s, _)| s as i64);
+        let head = format::head_lines(format, &resolved.info, auth.table(), meta_version)?;
+        let source = match stream_range {
+            None => {
+                let snapshot = resolved.snapshot.clone();
+                let name = auth.table().qualified_name();
+                let files = self
+                    .blocking(move |reader| {
+                        reader
+                            .files(&snapshot)
+                            .map_err(|e| ServiceError::from_delta(e, &name))
+                    })
+                    .await?;
+                Source::Snapshot {
+                    files,
+                    stamp: resolved
+                        .time_travel
+                        .then_some((version as i64, resolved.time_travel_timestamp)),
+                }
+            }
+            Some((start, end)) => self.stream_source(&auth, start, end).await?,
+        };
+        let is_snapshot = matches!(source, Source::Snapshot { .. });
+        let end_stream = wants_end_stream(request, caps);
+        let refresh_token = if matches!(mode, Mode::Snapshot(VersionSpec::Latest))
+            && (request.include_refresh_token == Some(true) || refresh.is_some())
+        {
+            Some(super::continuation::seal_refresh(
+                &self.inner.keyring,
+                &RefreshState {
+                    t: table_id.clone(),
+                    r: recipient.clone(),
+                    v: version,
+                    exp: now.saturating_add(settings.refresh_token_ttl_ms),
+                },
+            )?)
+        } else {
+            None
+        };
+        let paging = request.max_files.map(|m| Paging {
+            page_size: (m as usize).min(settings.page_size_limit.max(1)),
+            template: PageState {
+                t: table_id.clone(),
+                r: recipient.clone(),
+                v: stream_range.map_or(version, |(s, _)| s),
+                e: stream_range.map(|(_, e)| e),
+                pos: 0,
+                lim: None,
+                h: params.clone(),
+                exp: 0,
+            },
+            token_ttl_ms: settings.page_token_ttl_ms,
+        });
+        let predicate = if settings.evaluate_json_hints && is_snapshot {
             request
                 .json_predicate_hints
                 .as_deref()
@@ -168,244 +333,139 @@ impl Service {
         } else {
             None
         };
-        let emitter = Emitter {
-            auth,
-            files,
-            info: resolved.info.clone(),
-            format: fmt,
-            id_hash: id_hash.unwrap_or(match fmt {
-                ResponseFormat::Parquet => FileIdHash::Parquet,
-                ResponseFormat::Delta => FileIdHash::Delta,
-            }),
-            selection: Selection {
+        let (start_pos, limit) = match &page {
+            Some(p) => (p.pos, p.lim),
+            None => (
+                0,
+                if is_snapshot {
+                    request.limit_hint
+                } else {
+                    None
+                },
+            ),
+        };
+        let emitter = Emitter::new(
+            EmitContext {
+                info: resolved.info.clone(),
+                auth,
+                format,
+                id_hash: id_hash.unwrap_or(match format {
+                    ResponseFormat::Parquet => FileIdHash::Parquet,
+                    ResponseFormat::Delta => FileIdHash::Delta,
+                }),
+                signer: self.inner.signer.clone(),
+                keyring: self.inner.keyring.clone(),
+                public_base: public_base.to_owned(),
+                now_ms: now,
+                url_ttl_ms: settings.url_ttl_ms,
+                batch: settings.sign_batch_size.max(1),
+                end_stream,
+                paging,
+                refresh_token,
+            },
+            source,
+            Selection {
                 predicate,
                 use_stats: settings.evaluate_json_hints_v2,
-                limit: request.limit_hint,
+                limit,
             },
-            version_stamp: resolved.time_travel.then(|| {
-                (
-                    resolved.snapshot.version() as i64,
-                    resolved.time_travel_timestamp,
-                )
-            }),
-            signer: self.inner.signer.clone(),
-            public_base: public_base.to_owned(),
-            now_ms: self.now_ms(),
-            batch: settings.sign_batch_size.max(1),
-            pos: 0,
-            done: false,
-        };
+            start_pos,
+        );
         let body = futures::stream::iter(head.into_iter().map(Ok))
-            .chain(futures::stream::unfold(emitter, |mut e| async move {
-                e.next_chunk().map(|chunk| (chunk, e))
-            }))
+            .chain(emitter.into_stream())
             .boxed();
         Ok(NdjsonResponse {
-            version: resolved.snapshot.version(),
-            format: fmt,
+            version: stream_range.map_or(version, |(s, _)| s),
+            format,
+            end_stream_capability: caps.include_end_stream_action,
+            async_query: false,
             file_id_hash: id_hash,
             lines: body,
         })
     }
-}
 
-/// Produces the file lines of a query, one signed batch at a time.
-struct Emitter {
-    auth: Authorized,
-    files: Arc<Vec<ActiveFile>>,
-    info: Arc<TableInfo>,
-    format: ResponseFormat,
-    id_hash: FileIdHash,
-    selection: Selection,
-    version_stamp: Option<(i64, Option<i64>)>,
-    signer: DynUrlSigner,
-    public_base: String,
-    now_ms: i64,
-    batch: usize,
-    pos: usize,
-    done: bool,
-}
-
-fn file_id(scheme: FileIdHash, path: &str) -> String {
-    match scheme {
-        FileIdHash::Parquet => hex::encode(Md5::digest(path.as_bytes())),
-        FileIdHash::Delta => hex::encode(Sha256::digest(path.as_bytes())),
+    /// Validates a `startingVersion` range against the table (history gate, floor, latest).
+    async fn stream_range(
+        &self,
+        auth: &Authorized,
+        start: i64,
+        end: Option<i64>,
+    ) -> Result<(u64, u64), ServiceError> {
+        let table = auth.table();
+        if !table.history_shared {
+            return Err(ServiceError::InvalidParameter(format!(
+                "Reading table by version or timestamp is not supported because history sharing \
+                 is not enabled on table: {}",
+                table.qualified_name()
+            )));
+        }
+        if start < table.start_version {
+            return Err(ServiceError::InvalidParameter(format!(
+                "You can only query table data since version {}.",
+                table.start_version
+            )));
+        }
+        let latest = self.latest(auth).await?.snapshot.version() as i64;
+        if start > latest {
+            return Err(ServiceError::InvalidParameter(format!(
+                "Provided Start version({start}) for reading change data is invalid. Start \
+                 version cannot be greater than the latest version of the table({latest})."
+            )));
+        }
+        let end = end.unwrap_or(latest).min(latest);
+        Ok((start as u64, end as u64))
     }
-}
 
-impl Emitter {
-    fn keep(&self, file: &ActiveFile) -> bool {
-        let Some(predicate) = &self.selection.predicate else {
-            return true;
-        };
-        let stats: Option<serde_json::Value> = if self.selection.use_stats {
-            file.stats
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok())
-        } else {
-            None
-        };
-        let partition_values: HashMap<String, Option<String>> = file
-            .partition_values
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        predicate.may_match(&FileFacts {
-            partition_columns: &self.info.partition_keys,
-            partition_values: &partition_values,
-            stats: stats.as_ref(),
-            physical_names: &self.info.physical_names,
-            has_deletion_vector: file.deletion_vector.is_some(),
+    /// Data-changing adds and removes of `start..=end`, plus metaData changes after `start`.
+    async fn stream_source(
+        &self,
+        auth: &Authorized,
+        start: u64,
+        end: u64,
+    ) -> Result<Source, ServiceError> {
+        let (commits, timestamps) = self.commits_with_times(auth, start, end).await?;
+        let mut items = Vec::new();
+        for (c, commit) in commits.iter().enumerate() {
+            if commit.version > start && commit.metadata.is_some() {
+                items.push(ChangeItem::Metadata { c: c as u32 });
+            }
+            for (f, change) in commit.files.iter().enumerate() {
+                use crate::delta::changes::ChangeKind;
+                if change.kind != ChangeKind::Cdc && change.data_change {
+                    items.push(ChangeItem::File {
+                        c: c as u32,
+                        f: f as u32,
+                    });
+                }
+            }
+        }
+        Ok(Source::Changes {
+            commits,
+            timestamps,
+            items,
         })
     }
 
-    /// Picks the next batch of files that pass the hints and the limit.
-    fn pick(&mut self) -> Vec<usize> {
-        let mut picked = Vec::new();
-        while picked.len() < self.batch && self.pos < self.files.len() {
-            if self.selection.limit.is_some_and(|l| l <= 0) {
-                self.pos = self.files.len();
-                break;
-            }
-            let i = self.pos;
-            self.pos += 1;
-            let file = &self.files[i];
-            if !self.keep(file) {
-                continue;
-            }
-            if let Some(limit) = self.selection.limit.as_mut() {
-                *limit -= file.live_records().unwrap_or(0);
-            }
-            picked.push(i);
-        }
-        picked
-    }
-
-    fn next_chunk(&mut self) -> Option<Result<Bytes, ServiceError>> {
-        if self.done {
-            return None;
-        }
-        let picked = self.pick();
-        if picked.is_empty() {
-            self.done = true;
-            return None;
-        }
-        let result = self.render(&picked);
-        if result.is_err() {
-            self.done = true;
-        }
-        Some(result)
-    }
-
-    fn render(&self, picked: &[usize]) -> Result<Bytes, ServiceError> {
-        // Collect every path to sign: data files, then file-backed deletion vectors.
-        let mut paths: Vec<String> = picked.iter().map(|&i| self.files[i].path.clone()).collect();
-        let mut dv_slot: Vec<Option<usize>> = Vec::with_capacity(picked.len());
-        for &i in picked {
-            let file = &self.files[i];
-            match &file.deletion_vector {
-                Some(dv) if self.format == ResponseFormat::Parquet => {
-                    let _ = dv;
-                    return Err(ServiceError::Unsupported(
-                        "Deletion Vector property disabled: a file of this table has a deletion \
-                         vector; request responseformat=delta with readerfeatures=deletionvectors"
-                            .to_owned(),
-                    ));
-                }
-                Some(dv) if dv.storage_type != "i" => {
-                    let rel = dv.relative_file_path().ok_or_else(|| {
-                        ServiceError::Internal(format!(
-                            "unreadable deletion vector descriptor in file {}",
-                            file.path
-                        ))
-                    })?;
-                    dv_slot.push(Some(paths.len()));
-                    paths.push(rel);
-                }
-                _ => dv_slot.push(None),
-            }
-        }
-        let table = self.auth.table();
-        let principal = self.auth.principal();
-        let ctx = SignContext {
-            location: &table.location,
-            table_key: &table.id,
-            recipient_id: &principal.recipient_id,
-            public_base: &self.public_base,
-            now_ms: self.now_ms,
-        };
-        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-        let signed = self.signer.sign_batch(&ctx, &refs)?;
-        let (version, timestamp) = match self.version_stamp {
-            Some((v, ts)) => (Some(v), ts),
-            None => (None, None),
-        };
-        let mut out = Vec::with_capacity(picked.len() * 512);
-        for (k, &i) in picked.iter().enumerate() {
-            let file = &self.files[i];
-            let data_url = &signed[k];
-            let id = file_id(self.id_hash, &file.path);
-            let line = match self.format {
-                ResponseFormat::Parquet => ndjson_line(&FileLine {
-                    file: ParquetFile {
-                        url: data_url.url.clone(),
-                        id,
-                        partition_values: file.partition_values.clone(),
-                        size: file.size,
-                        stats: file.stats.clone(),
-                        version,
-                        timestamp,
-                        expiration_timestamp: data_url.expires_at_ms,
-                    },
-                })?,
-                ResponseFormat::Delta => {
-                    let mut expiration = data_url.expires_at_ms;
-                    let deletion_vector =
-                        file.deletion_vector.as_ref().map(|dv| match dv_slot[k] {
-                            Some(slot) => {
-                                expiration = expiration.min(signed[slot].expires_at_ms);
-                                DeletionVector {
-                                    storage_type: "p".to_owned(),
-                                    path_or_inline_dv: signed[slot].url.clone(),
-                                    offset: dv.offset,
-                                    size_in_bytes: dv.size_in_bytes,
-                                    cardinality: dv.cardinality,
-                                }
-                            }
-                            None => DeletionVector {
-                                storage_type: dv.storage_type.clone(),
-                                path_or_inline_dv: dv.path_or_inline_dv.clone(),
-                                offset: dv.offset,
-                                size_in_bytes: dv.size_in_bytes,
-                                cardinality: dv.cardinality,
-                            },
-                        });
-                    ndjson_line(&FileLine {
-                        file: DeltaFile {
-                            id,
-                            deletion_vector_file_id: None,
-                            version,
-                            timestamp,
-                            expiration_timestamp: expiration,
-                            delta_single_action: DeltaSingleAction {
-                                add: DeltaAdd {
-                                    path: data_url.url.clone(),
-                                    partition_values: file.partition_values.clone(),
-                                    size: file.size,
-                                    modification_time: file.modification_time,
-                                    data_change: true,
-                                    stats: file.stats.clone(),
-                                    deletion_vector,
-                                    base_row_id: file.base_row_id,
-                                    default_row_commit_version: file.default_row_commit_version,
-                                },
-                            },
-                        },
-                    })?
-                }
-            };
-            out.extend_from_slice(&line);
-        }
-        Ok(Bytes::from(out))
+    /// The parsed commits `start..=end` and their commit timestamps.
+    pub(crate) async fn commits_with_times(
+        &self,
+        auth: &Authorized,
+        start: u64,
+        end: u64,
+    ) -> Result<(Arc<Vec<crate::delta::changes::Commit>>, Vec<i64>), ServiceError> {
+        let root = auth.table().location.url().clone();
+        let name = auth.table().qualified_name();
+        self.blocking(move |reader| {
+            let err = |e| ServiceError::from_delta(e, &name);
+            let latest = reader.latest(&root).map_err(err)?;
+            let timeline = reader.timeline(&latest).map_err(err)?;
+            let commits = reader.commits(&root, start, end).map_err(err)?;
+            let timestamps = commits
+                .iter()
+                .map(|c| timeline.timestamp_of(c.version).unwrap_or(0))
+                .collect();
+            Ok((commits, timestamps))
+        })
+        .await
     }
 }

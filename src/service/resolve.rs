@@ -24,6 +24,9 @@ pub(crate) enum VersionSpec {
     Version(i64),
     /// The version current at an instant (ISO-8601 text).
     Timestamp(String),
+    /// A version the caller was already given (page and refresh tokens, `startingVersion`
+    /// ranges validated elsewhere): no history gate, but it must exist.
+    Pinned(u64),
 }
 
 /// Names a table in a request path.
@@ -39,7 +42,6 @@ pub struct TableRef<'a> {
 
 /// An authorized table at a resolved version, with the negotiated format and head lines.
 pub(crate) struct Opened {
-    pub(crate) auth: Authorized,
     pub(crate) resolved: Resolved,
     pub(crate) format: ResponseFormat,
     pub(crate) head: [Bytes; 2],
@@ -108,9 +110,8 @@ impl Service {
             .await?;
         let resolved = self.resolve(&auth, spec).await?;
         let format = format::negotiate(caps, &resolved.info, auth.table())?;
-        let head = format::head_lines(format, &resolved.info, auth.table())?;
+        let head = format::head_lines(format, &resolved.info, auth.table(), None)?;
         Ok(Opened {
-            auth,
             resolved,
             format,
             head,
@@ -130,7 +131,8 @@ impl Service {
     ) -> Result<Resolved, ServiceError> {
         let table = auth.table().clone();
         let name = table.qualified_name();
-        if spec != VersionSpec::Latest && !table.history_shared {
+        let gated = matches!(spec, VersionSpec::Version(_) | VersionSpec::Timestamp(_));
+        if gated && !table.history_shared {
             return Err(history_disabled(&table));
         }
         if let VersionSpec::Version(v) = spec {
@@ -150,12 +152,22 @@ impl Service {
             _ => None,
         };
         let root = table.location.url().clone();
-        let time_travel = spec != VersionSpec::Latest;
+        let time_travel = gated;
         self.blocking(move |reader| {
             let err = |e| ServiceError::from_delta(e, &name);
             let latest = reader.latest(&root).map_err(err)?;
             let (snapshot, tt_ts) = match spec {
                 VersionSpec::Latest => (latest, None),
+                VersionSpec::Pinned(v) if v == latest.version() => (latest, None),
+                VersionSpec::Pinned(v) => {
+                    if v > latest.version() {
+                        return Err(ServiceError::InvalidParameter(format!(
+                            "Cannot load table version {v} as the latest version is {}.",
+                            latest.version()
+                        )));
+                    }
+                    (reader.at_version(&root, v).map_err(err)?, None)
+                }
                 VersionSpec::Version(v) => {
                     let v = v as u64;
                     if v > latest.version() {

@@ -11,7 +11,7 @@ use crate::server::error::ApiError;
 use crate::server::extract::{Caller, capabilities, public_base};
 use crate::server::ndjson;
 use crate::server::router::AppState;
-use crate::service::TableRef;
+use crate::service::{ChangesParams, TableRef};
 
 type TablePath = Path<(String, String, String)>;
 
@@ -115,6 +115,61 @@ pub(crate) async fn query_table(
         .query_table(
             &p,
             tref(&share, &schema, &table),
+            &caps,
+            id_hash.as_deref(),
+            &body,
+            &base,
+        )
+        .await?;
+    Ok(ndjson::render(resp))
+}
+
+/// `GET .../tables/{table}/changes`
+pub(crate) async fn query_table_changes(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    headers: HeaderMap,
+    Path((share, schema, table)): TablePath,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let caps = capabilities(&headers);
+    let id_hash = headers
+        .get(FILE_ID_HASH_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let base = public_base(&headers, &state);
+    let resp = state
+        .service
+        .query_table_changes(
+            &p,
+            tref(&share, &schema, &table),
+            &caps,
+            id_hash.as_deref(),
+            &ChangesParams::from_map(q),
+            &base,
+        )
+        .await?;
+    Ok(ndjson::render(resp))
+}
+
+/// `POST .../tables/{table}/queries/{queryId}`
+pub(crate) async fn get_query_result(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    headers: HeaderMap,
+    Path((share, schema, table, query_id)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caps = capabilities(&headers);
+    let id_hash = headers
+        .get(FILE_ID_HASH_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let base = public_base(&headers, &state);
+    let resp = state
+        .service
+        .get_query_result(
+            &p,
+            tref(&share, &schema, &table),
+            &query_id,
             &caps,
             id_hash.as_deref(),
             &body,

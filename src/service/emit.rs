@@ -1,0 +1,567 @@
+//! Producing the body lines after protocol and metaData: file lines of snapshots, change lines
+//! of `startingVersion` and change queries, metaData/protocol lines of later versions, and the
+//! closing `endStreamAction` (pages, refresh tokens, in-band errors).
+//!
+//! Lines are produced one signed batch at a time from cached file lists, so a response is never
+//! built whole in memory, and a page continues from a position in the same cached list.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+use super::ServiceError;
+use super::continuation::{PageState, seal_page};
+use super::format::{self, ndjson_line};
+use crate::delta::changes::{ChangeKind, Commit};
+use crate::delta::files::ActiveFile;
+use crate::delta::info::{ProtocolInfo, TableInfo};
+use crate::domain::policy::Authorized;
+use crate::hints::{FileFacts, JsonPredicate};
+use crate::protocol::actions::{
+    DeletionVector, DeltaAdd, DeltaCdc, DeltaFile, DeltaRemove, DeltaSingleAction, EndStreamAction,
+    EndStreamLine, FileLine, ParquetChangeFile, ParquetChangeLine, ParquetFile,
+};
+use crate::protocol::capabilities::{FileIdHash, ResponseFormat};
+use crate::storage::keyring::KeyringRef;
+use crate::storage::signer::{DynUrlSigner, SignContext, SignedUrl};
+
+/// One item of a change listing, pointing into the cached commits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ChangeItem {
+    /// `commits[c].files[f]`.
+    File { c: u32, f: u32 },
+    /// The metaData action of `commits[c]`.
+    Metadata { c: u32 },
+    /// The protocol action of `commits[c]`.
+    Protocol { c: u32 },
+}
+
+/// What the body lists.
+pub(crate) enum Source {
+    /// Active files of one snapshot; `stamp` = (version, commit timestamp) on time travel.
+    Snapshot {
+        files: Arc<Vec<ActiveFile>>,
+        stamp: Option<(i64, Option<i64>)>,
+    },
+    /// File actions of a commit range.
+    Changes {
+        commits: Arc<Vec<Commit>>,
+        timestamps: Vec<i64>,
+        items: Vec<ChangeItem>,
+    },
+}
+
+impl Source {
+    fn len(&self) -> usize {
+        match self {
+            Self::Snapshot { files, .. } => files.len(),
+            Self::Changes { items, .. } => items.len(),
+        }
+    }
+}
+
+/// Which files of a snapshot a query keeps.
+pub(crate) struct Selection {
+    pub(crate) predicate: Option<JsonPredicate>,
+    pub(crate) use_stats: bool,
+    /// Remaining `limitHint` rows.
+    pub(crate) limit: Option<i64>,
+}
+
+/// Paging: page size and the token template for the next page.
+pub(crate) struct Paging {
+    pub(crate) page_size: usize,
+    pub(crate) template: PageState,
+    pub(crate) token_ttl_ms: i64,
+}
+
+/// Everything an emitter needs besides its position.
+pub(crate) struct EmitContext {
+    pub(crate) auth: Authorized,
+    pub(crate) info: Arc<TableInfo>,
+    pub(crate) format: ResponseFormat,
+    pub(crate) id_hash: FileIdHash,
+    pub(crate) signer: DynUrlSigner,
+    pub(crate) keyring: KeyringRef,
+    pub(crate) public_base: String,
+    pub(crate) now_ms: i64,
+    pub(crate) url_ttl_ms: i64,
+    pub(crate) batch: usize,
+    /// Close with an `endStreamAction` (and report errors in it).
+    pub(crate) end_stream: bool,
+    pub(crate) paging: Option<Paging>,
+    pub(crate) refresh_token: Option<String>,
+}
+
+/// Produces the body after the head lines.
+pub(crate) struct Emitter {
+    ctx: EmitContext,
+    source: Source,
+    selection: Selection,
+    pos: usize,
+    files_in_page: usize,
+    min_expiry: Option<i64>,
+    done: bool,
+}
+
+fn file_id(scheme: FileIdHash, path: &str) -> String {
+    match scheme {
+        FileIdHash::Parquet => hex::encode(Md5::digest(path.as_bytes())),
+        FileIdHash::Delta => hex::encode(Sha256::digest(path.as_bytes())),
+    }
+}
+
+/// What one picked item needs signed.
+enum Picked {
+    File {
+        idx: usize,
+        url_slot: usize,
+        dv_slot: Option<usize>,
+    },
+    Other(usize),
+}
+
+impl Emitter {
+    pub(crate) fn new(
+        ctx: EmitContext,
+        source: Source,
+        selection: Selection,
+        start: usize,
+    ) -> Self {
+        Self {
+            ctx,
+            source,
+            selection,
+            pos: start,
+            files_in_page: 0,
+            min_expiry: None,
+            done: false,
+        }
+    }
+
+    /// The stream of body chunks.
+    pub(crate) fn into_stream(
+        self,
+    ) -> impl futures::Stream<Item = Result<Bytes, ServiceError>> + Send + 'static {
+        futures::stream::unfold(self, |mut e| async move { e.next_chunk().map(|c| (c, e)) })
+    }
+
+    fn keep(&self, file: &ActiveFile) -> bool {
+        let Some(predicate) = &self.selection.predicate else {
+            return true;
+        };
+        let stats: Option<serde_json::Value> = if self.selection.use_stats {
+            file.stats
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+        } else {
+            None
+        };
+        let partition_values: HashMap<String, Option<String>> = file
+            .partition_values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        predicate.may_match(&FileFacts {
+            partition_columns: &self.ctx.info.partition_keys,
+            partition_values: &partition_values,
+            stats: stats.as_ref(),
+            physical_names: &self.ctx.info.physical_names,
+            has_deletion_vector: file.deletion_vector.is_some(),
+        })
+    }
+
+    fn page_full(&self) -> bool {
+        self.ctx
+            .paging
+            .as_ref()
+            .is_some_and(|p| self.files_in_page >= p.page_size)
+    }
+
+    fn limit_reached(&self) -> bool {
+        self.selection.limit.is_some_and(|l| l <= 0)
+    }
+
+    /// Picks the next batch of item indexes (files that pass the hints and the limit, plus
+    /// metadata/protocol items), without crossing a page boundary.
+    fn pick(&mut self) -> Vec<usize> {
+        let mut picked = Vec::new();
+        let mut files = 0;
+        while files < self.ctx.batch && self.pos < self.source.len() {
+            if self.limit_reached() {
+                self.pos = self.source.len();
+                break;
+            }
+            if self
+                .ctx
+                .paging
+                .as_ref()
+                .is_some_and(|p| self.files_in_page + files >= p.page_size)
+            {
+                break;
+            }
+            let i = self.pos;
+            match &self.source {
+                Source::Snapshot { files: list, .. } => {
+                    let file = &list[i];
+                    self.pos += 1;
+                    if !self.keep(file) {
+                        continue;
+                    }
+                    if let Some(limit) = self.selection.limit.as_mut() {
+                        *limit -= file.live_records().unwrap_or(0);
+                    }
+                    files += 1;
+                }
+                Source::Changes { items, .. } => {
+                    self.pos += 1;
+                    if matches!(items[i], ChangeItem::File { .. }) {
+                        files += 1;
+                    }
+                }
+            }
+            picked.push(i);
+        }
+        self.files_in_page += files;
+        picked
+    }
+
+    fn next_chunk(&mut self) -> Option<Result<Bytes, ServiceError>> {
+        if self.done {
+            return None;
+        }
+        let picked = self.pick();
+        if !picked.is_empty() {
+            return Some(match self.render(&picked) {
+                Ok(bytes) => Ok(bytes),
+                Err(e) => {
+                    self.done = true;
+                    if self.ctx.end_stream {
+                        self.error_line(&e)
+                    } else {
+                        Err(e)
+                    }
+                }
+            });
+        }
+        self.done = true;
+        if !self.ctx.end_stream {
+            return None;
+        }
+        Some(self.end_line())
+    }
+
+    fn error_line(&self, e: &ServiceError) -> Result<Bytes, ServiceError> {
+        let status = crate::service::error::http_status(e);
+        let message = match e {
+            ServiceError::Internal(_) => "internal server error".to_owned(),
+            other => other.to_string(),
+        };
+        ndjson_line(&EndStreamLine {
+            end_stream_action: EndStreamAction {
+                error_message: Some(message),
+                http_status_error_code: Some(status),
+                ..EndStreamAction::default()
+            },
+        })
+    }
+
+    fn end_line(&self) -> Result<Bytes, ServiceError> {
+        let more = self.pos < self.source.len() && !self.limit_reached() && self.page_full();
+        let next_page_token = match (&self.ctx.paging, more) {
+            (Some(paging), true) => {
+                let mut state = paging.template.clone();
+                state.pos = self.pos;
+                state.lim = self.selection.limit;
+                state.exp = self.ctx.now_ms.saturating_add(paging.token_ttl_ms);
+                Some(seal_page(&self.ctx.keyring, &state)?)
+            }
+            _ => None,
+        };
+        ndjson_line(&EndStreamLine {
+            end_stream_action: EndStreamAction {
+                refresh_token: self.ctx.refresh_token.clone(),
+                next_page_token,
+                min_url_expiration_timestamp: Some(
+                    self.min_expiry
+                        .unwrap_or_else(|| self.ctx.now_ms.saturating_add(self.ctx.url_ttl_ms)),
+                ),
+                ..EndStreamAction::default()
+            },
+        })
+    }
+
+    fn file_at(&self, i: usize) -> Option<&ActiveFile> {
+        match &self.source {
+            Source::Snapshot { files, .. } => files.get(i),
+            Source::Changes { commits, items, .. } => match items.get(i)? {
+                ChangeItem::File { c, f } => commits
+                    .get(*c as usize)?
+                    .files
+                    .get(*f as usize)
+                    .map(|cf| &cf.file),
+                _ => None,
+            },
+        }
+    }
+
+    fn render(&mut self, picked: &[usize]) -> Result<Bytes, ServiceError> {
+        // Collect every path to sign: data files, then file-backed deletion vectors.
+        let mut paths: Vec<String> = Vec::new();
+        let mut plan: Vec<Picked> = Vec::with_capacity(picked.len());
+        for &i in picked {
+            let Some(file) = self.file_at(i) else {
+                plan.push(Picked::Other(i));
+                continue;
+            };
+            let url_slot = paths.len();
+            paths.push(file.path.clone());
+            let dv_slot = match &file.deletion_vector {
+                Some(_) if self.ctx.format == ResponseFormat::Parquet => {
+                    return Err(ServiceError::Unsupported(
+                        "Deletion Vector property disabled: a file of this table has a deletion \
+                         vector; request responseformat=delta with readerfeatures=deletionvectors"
+                            .to_owned(),
+                    ));
+                }
+                Some(dv) if dv.storage_type != "i" => {
+                    let rel = dv.relative_file_path().ok_or_else(|| {
+                        ServiceError::Internal(format!(
+                            "unreadable deletion vector descriptor in file {}",
+                            file.path
+                        ))
+                    })?;
+                    paths.push(rel);
+                    Some(paths.len() - 1)
+                }
+                _ => None,
+            };
+            plan.push(Picked::File {
+                idx: i,
+                url_slot,
+                dv_slot,
+            });
+        }
+        let signed = if paths.is_empty() {
+            Vec::new()
+        } else {
+            let table = self.ctx.auth.table();
+            let ctx = SignContext {
+                location: &table.location,
+                table_key: &table.id,
+                recipient_id: &self.ctx.auth.principal().recipient_id,
+                public_base: &self.ctx.public_base,
+                now_ms: self.ctx.now_ms,
+            };
+            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+            self.ctx.signer.sign_batch(&ctx, &refs)?
+        };
+        let mut out = Vec::with_capacity(picked.len() * 512);
+        for p in plan {
+            let line = match p {
+                Picked::File {
+                    idx,
+                    url_slot,
+                    dv_slot,
+                } => {
+                    let dv = dv_slot.map(|s| &signed[s]);
+                    let expiry = dv.map_or(signed[url_slot].expires_at_ms, |d| {
+                        d.expires_at_ms.min(signed[url_slot].expires_at_ms)
+                    });
+                    self.min_expiry = Some(self.min_expiry.map_or(expiry, |m| m.min(expiry)));
+                    self.render_file(idx, &signed[url_slot], dv, expiry)?
+                }
+                Picked::Other(idx) => self.render_other(idx)?,
+            };
+            out.extend_from_slice(&line);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    fn deletion_vector(file: &ActiveFile, dv_url: Option<&SignedUrl>) -> Option<DeletionVector> {
+        file.deletion_vector.as_ref().map(|dv| match dv_url {
+            Some(url) => DeletionVector {
+                storage_type: "p".to_owned(),
+                path_or_inline_dv: url.url.clone(),
+                offset: dv.offset,
+                size_in_bytes: dv.size_in_bytes,
+                cardinality: dv.cardinality,
+            },
+            None => DeletionVector {
+                storage_type: dv.storage_type.clone(),
+                path_or_inline_dv: dv.path_or_inline_dv.clone(),
+                offset: dv.offset,
+                size_in_bytes: dv.size_in_bytes,
+                cardinality: dv.cardinality,
+            },
+        })
+    }
+
+    fn render_file(
+        &self,
+        idx: usize,
+        url: &SignedUrl,
+        dv_url: Option<&SignedUrl>,
+        expiry: i64,
+    ) -> Result<Bytes, ServiceError> {
+        let id_hash = self.ctx.id_hash;
+        let delta = self.ctx.format == ResponseFormat::Delta;
+        match &self.source {
+            Source::Snapshot { files, stamp } => {
+                let file = &files[idx];
+                let (version, timestamp) = match stamp {
+                    Some((v, ts)) => (Some(*v), *ts),
+                    None => (None, None),
+                };
+                let id = file_id(id_hash, &file.path);
+                if delta {
+                    ndjson_line(&FileLine {
+                        file: DeltaFile {
+                            id,
+                            deletion_vector_file_id: None,
+                            version,
+                            timestamp,
+                            expiration_timestamp: expiry,
+                            delta_single_action: DeltaSingleAction::Add(add_action(
+                                file, url, dv_url, true,
+                            )),
+                        },
+                    })
+                } else {
+                    ndjson_line(&FileLine {
+                        file: ParquetFile {
+                            url: url.url.clone(),
+                            id,
+                            partition_values: file.partition_values.clone(),
+                            size: file.size,
+                            stats: file.stats.clone(),
+                            version,
+                            timestamp,
+                            expiration_timestamp: expiry,
+                        },
+                    })
+                }
+            }
+            Source::Changes {
+                commits,
+                timestamps,
+                items,
+            } => {
+                let ChangeItem::File { c, f } = items[idx] else {
+                    return Err(ServiceError::Internal("change item is not a file".into()));
+                };
+                let commit = &commits[c as usize];
+                let change = &commit.files[f as usize];
+                let file = &change.file;
+                let version = commit.version as i64;
+                let timestamp = timestamps[c as usize];
+                let id = file_id(id_hash, &file.path);
+                if delta {
+                    let action = match change.kind {
+                        ChangeKind::Add => DeltaSingleAction::Add(add_action(
+                            file,
+                            url,
+                            dv_url,
+                            change.data_change,
+                        )),
+                        ChangeKind::Remove => DeltaSingleAction::Remove(DeltaRemove {
+                            path: url.url.clone(),
+                            deletion_timestamp: change.deletion_timestamp,
+                            data_change: change.data_change,
+                            extended_file_metadata: change.extended_file_metadata,
+                            partition_values: file.partition_values.clone(),
+                            size: file.size,
+                            stats: file.stats.clone(),
+                            deletion_vector: Self::deletion_vector(file, dv_url),
+                            base_row_id: file.base_row_id,
+                            default_row_commit_version: file.default_row_commit_version,
+                        }),
+                        ChangeKind::Cdc => DeltaSingleAction::Cdc(DeltaCdc {
+                            path: url.url.clone(),
+                            partition_values: file.partition_values.clone(),
+                            size: file.size,
+                            data_change: false,
+                        }),
+                    };
+                    ndjson_line(&FileLine {
+                        file: DeltaFile {
+                            id,
+                            deletion_vector_file_id: None,
+                            version: Some(version),
+                            timestamp: Some(timestamp),
+                            expiration_timestamp: expiry,
+                            delta_single_action: action,
+                        },
+                    })
+                } else {
+                    let payload = ParquetChangeFile {
+                        url: url.url.clone(),
+                        id,
+                        partition_values: file.partition_values.clone(),
+                        size: file.size,
+                        stats: (change.kind == ChangeKind::Add)
+                            .then(|| file.stats.clone())
+                            .flatten(),
+                        expiration_timestamp: expiry,
+                        timestamp,
+                        version,
+                    };
+                    ndjson_line(&match change.kind {
+                        ChangeKind::Add => ParquetChangeLine::Add(payload),
+                        ChangeKind::Remove => ParquetChangeLine::Remove(payload),
+                        ChangeKind::Cdc => ParquetChangeLine::Cdf(payload),
+                    })
+                }
+            }
+        }
+    }
+
+    fn render_other(&self, idx: usize) -> Result<Bytes, ServiceError> {
+        let Source::Changes { commits, items, .. } = &self.source else {
+            return Err(ServiceError::Internal("snapshot item is not a file".into()));
+        };
+        let table = self.ctx.auth.table();
+        match items[idx] {
+            ChangeItem::Metadata { c } => {
+                let commit = &commits[c as usize];
+                let Some(metadata) = &commit.metadata else {
+                    return Err(ServiceError::Internal("commit has no metaData".into()));
+                };
+                let mut info = (*self.ctx.info).clone();
+                info.metadata = (**metadata).clone();
+                format::metadata_line(self.ctx.format, &info, table, Some(commit.version as i64))
+            }
+            ChangeItem::Protocol { c } => {
+                let commit = &commits[c as usize];
+                let protocol: &ProtocolInfo = commit
+                    .protocol
+                    .as_ref()
+                    .ok_or_else(|| ServiceError::Internal("commit has no protocol".into()))?;
+                format::delta_protocol_line(protocol, Some(commit.version as i64))
+            }
+            ChangeItem::File { .. } => Err(ServiceError::Internal("file rendered as other".into())),
+        }
+    }
+}
+
+fn add_action(
+    file: &ActiveFile,
+    url: &SignedUrl,
+    dv_url: Option<&SignedUrl>,
+    data_change: bool,
+) -> DeltaAdd {
+    DeltaAdd {
+        path: url.url.clone(),
+        partition_values: file.partition_values.clone(),
+        size: file.size,
+        modification_time: file.modification_time,
+        data_change,
+        stats: file.stats.clone(),
+        deletion_vector: Emitter::deletion_vector(file, dv_url),
+        base_row_id: file.base_row_id,
+        default_row_commit_version: file.default_row_commit_version,
+    }
+}
