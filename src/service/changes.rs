@@ -163,32 +163,17 @@ impl Service {
         }
         let latest = self.latest(&auth).await?;
         let latest_version = latest.snapshot.version();
-        let range = self
-            .resolve_range(
-                &auth,
-                (
-                    starting_version,
-                    params.starting_timestamp.as_deref(),
-                    starting_ts,
-                ),
-                (
-                    ending_version,
-                    params.ending_timestamp.as_deref(),
-                    ending_ts,
-                ),
-                latest_version,
-            )
-            .await?;
         let format = format::negotiate(caps, &latest.info, &table)?;
+        // The page token pins the resolved range; only the raw parameters must stay the same.
         let hash = params_hash(&[
             "changes",
-            &range.start.to_string(),
-            &range.end.to_string(),
+            params.starting_version.as_deref().unwrap_or(""),
+            params.starting_timestamp.as_deref().unwrap_or(""),
+            params.ending_version.as_deref().unwrap_or(""),
+            params.ending_timestamp.as_deref().unwrap_or(""),
             &historical_metadata.to_string(),
             &historical_protocol.to_string(),
             format.as_str(),
-            params.starting_timestamp.as_deref().unwrap_or(""),
-            params.ending_timestamp.as_deref().unwrap_or(""),
         ]);
         let now = self.now_ms();
         let settings = &self.inner.settings;
@@ -212,7 +197,23 @@ impl Service {
                 start: p.v,
                 end: p.e.unwrap_or(p.v),
             },
-            None => range,
+            None => {
+                self.resolve_range(
+                    &auth,
+                    (
+                        starting_version,
+                        params.starting_timestamp.as_deref(),
+                        starting_ts,
+                    ),
+                    (
+                        ending_version,
+                        params.ending_timestamp.as_deref(),
+                        ending_ts,
+                    ),
+                    latest_version,
+                )
+                .await?
+            }
         };
         let (commits, timestamps) = self
             .commits_with_times(&auth, range.start, range.end)
@@ -238,10 +239,13 @@ impl Service {
                 )));
             }
         }
-        let (head_info, head_version) = if historical_metadata {
-            (start_info.clone(), range.start)
-        } else {
-            (latest.info.clone(), latest_version)
+        let (head_info, head_version) = match (historical_metadata, page.as_ref().and_then(|p| p.m))
+        {
+            (true, _) => (start_info.clone(), range.start),
+            (false, Some(m)) if m != latest_version => {
+                (self.resolve(&auth, VersionSpec::Pinned(m)).await?.info, m)
+            }
+            (false, _) => (latest.info.clone(), latest_version),
         };
         let head = format::head_lines(format, &head_info, &table, Some(head_version as i64))?;
         let mut items = Vec::new();
@@ -287,6 +291,7 @@ impl Service {
                 e: Some(range.end),
                 pos: 0,
                 lim: None,
+                m: Some(head_version),
                 h: hash.clone(),
                 exp: 0,
             },

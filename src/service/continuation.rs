@@ -31,6 +31,10 @@ pub(crate) struct PageState {
     pub(crate) pos: usize,
     /// Remaining `limitHint` rows.
     pub(crate) lim: Option<i64>,
+    /// Version whose metaData heads every page (change queries), so pages stay identical
+    /// even if the table moves on.
+    #[serde(default)]
+    pub(crate) m: Option<u64>,
     /// Hash of the other query parameters.
     pub(crate) h: String,
     /// Expiry, ms.
@@ -213,6 +217,7 @@ mod tests {
             e: None,
             pos: 7,
             lim: None,
+            m: None,
             h: params_hash(&["a", "b"]),
             exp: 1000,
         }

@@ -318,6 +318,7 @@ impl Service {
                 e: stream_range.map(|(_, e)| e),
                 pos: 0,
                 lim: None,
+                m: None,
                 h: params.clone(),
                 exp: 0,
             },
