@@ -104,7 +104,7 @@ def main():
         subprocess.run([args.bin, "recipient", "create", "bench", "--share", "s", "--config", cfg,
                         "--endpoint", "http://x", "--profile", prof], check=True,
                        stdout=subprocess.DEVNULL)
-        token = json.load(open(prof))["bearerToken"]
+        token = token_ = json.load(open(prof))["bearerToken"]
         proc = subprocess.Popen([args.bin, "serve", "--config", cfg], stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
         try:
@@ -119,6 +119,32 @@ def main():
                 {"op": "equal", "children": [{"op": "column", "name": "part", "valueType": "int"},
                                              {"op": "literal", "value": "3", "valueType": "int"}]})}
             pruned, n_pruned = timed_query(url, token, hint)
+            # Paging through the same version with maxFiles=10000 (issue B): the log must not
+            # be replayed per page.
+            before = metrics(base)
+            t0 = time.perf_counter()
+            page_tok, pages, paged_files = None, 0, 0
+            while True:
+                body = {"maxFiles": 10000}
+                if page_tok:
+                    body["pageToken"] = page_tok
+                r = requests.post(url, data=json.dumps(body), timeout=600,
+                                  headers={"Authorization": "Bearer " + token_}, stream=True)
+                r.raise_for_status()
+                page_tok = None
+                for raw in r.iter_lines():
+                    obj = json.loads(raw)
+                    if "file" in obj:
+                        paged_files += 1
+                    elif "endStreamAction" in obj:
+                        page_tok = obj["endStreamAction"].get("nextPageToken")
+                pages += 1
+                if not page_tok:
+                    break
+            paged = time.perf_counter() - t0
+            after = metrics(base)
+            replays_during_paging = (after.get("lakeshare_log_replays_total", 0)
+                                     - before.get("lakeshare_log_replays_total", 0))
             append_commit(table, 1, 10)
             after_commit, n_after = timed_query(url, token)
             m = metrics(base)
@@ -128,6 +154,8 @@ def main():
             print("warm query (cached file list):  %.3fs, %.3fs" % (warm, warm2))
             print("partition-pruned warm query:    %.3fs" % pruned)
             print("query after a new commit:       %.3fs" % after_commit)
+            print("paged, maxFiles=10000:          %.3fs for %d pages, %d files, %d log replays"
+                  % (paged, pages, paged_files, replays_during_paging))
             print("metrics:", {k: v for k, v in m.items() if "replay" in k or "incremental" in k
                                or "hits" in k})
             print("server peak RSS: %.0f MiB" % (rss_kb(proc.pid) / 1024))
