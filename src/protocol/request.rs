@@ -32,6 +32,8 @@ pub struct QueryRequest {
     pub refresh_token: Option<String>,
     /// Async-query idempotency key (`idempotencyKey` or `idempotency_key`).
     pub idempotency_key: Option<String>,
+    /// With `startingVersion` in delta format: also return protocol changes.
+    pub include_historical_protocol: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +53,7 @@ struct RawQueryRequest {
     idempotency_key: Option<Value>,
     #[serde(rename = "idempotency_key")]
     idempotency_key_snake: Option<Value>,
+    include_historical_protocol: Option<Value>,
 }
 
 fn long(field: &str, v: Option<Value>) -> Result<Option<i64>, String> {
@@ -129,6 +132,10 @@ impl QueryRequest {
             include_refresh_token: boolean("includeRefreshToken", raw.include_refresh_token)?,
             refresh_token: string("refreshToken", raw.refresh_token)?,
             idempotency_key,
+            include_historical_protocol: boolean(
+                "includeHistoricalProtocol",
+                raw.include_historical_protocol,
+            )?,
         })
     }
 }

@@ -275,5 +275,9 @@ fn request_to_json(q: &QueryRequest) -> Value {
     put("timestamp", serde_json::json!(q.timestamp));
     put("startingVersion", serde_json::json!(q.starting_version));
     put("endingVersion", serde_json::json!(q.ending_version));
+    put(
+        "includeHistoricalProtocol",
+        serde_json::json!(q.include_historical_protocol),
+    );
     Value::Object(m)
 }

@@ -247,7 +247,15 @@ impl Service {
             }
             (false, _) => (latest.info.clone(), latest_version),
         };
-        let head = format::head_lines(format, &head_info, &table, Some(head_version as i64))?;
+        let protocol_version =
+            (historical_protocol && format == ResponseFormat::Delta).then_some(head_version as i64);
+        let head = format::head_lines(
+            format,
+            &head_info,
+            &table,
+            Some(head_version as i64),
+            protocol_version,
+        )?;
         let mut items = Vec::new();
         for (c, commit) in commits.iter().enumerate() {
             let c32 = c as u32;

@@ -118,12 +118,14 @@ fn parquet_schema_string(schema: &str) -> String {
 }
 
 /// The protocol and metaData lines of a response (`meta_version` is set on the metaData line
-/// of change-style responses).
+/// of change-style responses, `protocol_version` on the delta protocol line when the client
+/// asked for historical protocol lines).
 pub(crate) fn head_lines(
     format: ResponseFormat,
     info: &TableInfo,
     table: &SharedTable,
     meta_version: Option<i64>,
+    protocol_version: Option<i64>,
 ) -> Result<[Bytes; 2], ServiceError> {
     let protocol = match format {
         ResponseFormat::Parquet => line(&ProtocolLine {
@@ -131,7 +133,7 @@ pub(crate) fn head_lines(
                 min_reader_version: 1,
             },
         })?,
-        ResponseFormat::Delta => delta_protocol_line(&info.protocol, None)?,
+        ResponseFormat::Delta => delta_protocol_line(&info.protocol, protocol_version)?,
     };
     Ok([protocol, metadata_line(format, info, table, meta_version)?])
 }

@@ -167,6 +167,7 @@ fn query_params_hash(q: &QueryRequest, mode: &Mode, format: ResponseFormat) -> S
         &q.predicate_hints.join("\u{1}"),
         q.json_predicate_hints.as_deref().unwrap_or(""),
         &opt(q.limit_hint),
+        &format!("{:?}", q.include_historical_protocol),
     ])
 }
 
@@ -271,7 +272,16 @@ impl Service {
         };
         let version = resolved.snapshot.version();
         let meta_version = stream_range.map(|(s, _)| s as i64);
-        let head = format::head_lines(format, &resolved.info, auth.table(), meta_version)?;
+        let historical_protocol = request.include_historical_protocol == Some(true)
+            && format == ResponseFormat::Delta
+            && stream_range.is_some();
+        let head = format::head_lines(
+            format,
+            &resolved.info,
+            auth.table(),
+            meta_version,
+            historical_protocol.then_some(version as i64),
+        )?;
         let source = match stream_range {
             None => {
                 let snapshot = resolved.snapshot.clone();
@@ -290,7 +300,10 @@ impl Service {
                         .then_some((version as i64, resolved.time_travel_timestamp)),
                 }
             }
-            Some((start, end)) => self.stream_source(&auth, start, end).await?,
+            Some((start, end)) => {
+                self.stream_source(&auth, start, end, historical_protocol)
+                    .await?
+            }
         };
         let is_snapshot = matches!(source, Source::Snapshot { .. });
         let end_stream = wants_end_stream(request, caps);
@@ -423,12 +436,16 @@ impl Service {
         auth: &Authorized,
         start: u64,
         end: u64,
+        historical_protocol: bool,
     ) -> Result<Source, ServiceError> {
         let (commits, timestamps) = self.commits_with_times(auth, start, end).await?;
         let mut items = Vec::new();
         for (c, commit) in commits.iter().enumerate() {
             if commit.version > start && commit.metadata.is_some() {
                 items.push(ChangeItem::Metadata { c: c as u32 });
+            }
+            if historical_protocol && commit.version > start && commit.protocol.is_some() {
+                items.push(ChangeItem::Protocol { c: c as u32 });
             }
             for (f, change) in commit.files.iter().enumerate() {
                 use crate::delta::changes::ChangeKind;

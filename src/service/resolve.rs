@@ -110,7 +110,7 @@ impl Service {
             .await?;
         let resolved = self.resolve(&auth, spec).await?;
         let format = format::negotiate(caps, &resolved.info, auth.table())?;
-        let head = format::head_lines(format, &resolved.info, auth.table(), None)?;
+        let head = format::head_lines(format, &resolved.info, auth.table(), None, None)?;
         Ok(Opened {
             resolved,
             format,
