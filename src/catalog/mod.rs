@@ -114,8 +114,8 @@ pub trait CatalogStore: Send + Sync + std::fmt::Debug {
     async fn lookup_token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>>;
     /// Shares granted to a recipient (names as stored).
     async fn granted_shares(&self, recipient_id: &str) -> Result<Vec<String>>;
-    /// Whether the recipient exists, is not revoked, and is granted `share`.
-    async fn recipient_may_read(&self, recipient_id: &str, share: &str) -> Result<bool>;
+    /// The name of a recipient that exists and is not revoked.
+    async fn active_recipient_name(&self, recipient_id: &str) -> Result<Option<String>>;
     /// Number of active recipients.
     async fn active_recipient_count(&self) -> Result<i64>;
     /// Creates a recipient with one token and grants; returns its id.

@@ -308,17 +308,13 @@ impl CatalogStore for SqliteCatalog {
             .collect()
     }
 
-    async fn recipient_may_read(&self, recipient_id: &str, share: &str) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 FROM recipients r JOIN grants g ON g.recipient_id = r.id \
-             WHERE r.id = ? AND r.revoked_at IS NULL AND g.share = ?",
-        )
-        .bind(recipient_id)
-        .bind(share)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(row.is_some())
+    async fn active_recipient_name(&self, recipient_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT name FROM recipients WHERE id = ? AND revoked_at IS NULL")
+            .bind(recipient_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| r.try_get("name").map_err(db_err)).transpose()
     }
 
     async fn active_recipient_count(&self) -> Result<i64> {

@@ -6,7 +6,8 @@
 //! the table root after following symlinks.
 
 use super::{Service, ServiceError};
-use crate::domain::model::CONFIG_TOKEN_RECIPIENT_ID;
+use crate::domain::model::{CONFIG_TOKEN_RECIPIENT_ID, Grants, Principal, PrincipalKind};
+use crate::domain::policy::authorize_table;
 use crate::storage::local::{FileUrlClaims, decode_path, display_name, verify};
 use crate::storage::range::{self, ByteRange, FileBody};
 
@@ -72,22 +73,41 @@ impl Service {
             .get_table_by_id(&claims.table_key)
             .await?
             .ok_or_else(|| denied("the table is no longer shared"))?;
-        let settings = &self.inner.settings;
-        let allowed = match claims.recipient_id.as_str() {
-            "anonymous" => settings.allow_anonymous,
-            CONFIG_TOKEN_RECIPIENT_ID => settings.config_token_hash.is_some(),
-            id => {
-                self.inner
-                    .catalog
-                    .recipient_may_read(id, &table.share)
-                    .await?
-            }
-        };
-        if !allowed {
-            return Err(denied("the recipient is no longer granted this table"));
-        }
-        let path = table.location.resolve_local_file(&claims.log_path)?;
+        // The same authorization step as every other table read, for the recipient the URL
+        // was issued to, with its grants as they are now.
+        let no_longer = || denied("the recipient is no longer granted this table");
+        let principal = self
+            .url_principal(&claims.recipient_id)
+            .await?
+            .ok_or_else(no_longer)?;
+        let auth = authorize_table(&principal, table).map_err(|_| no_longer())?;
+        let path = auth.table().location.resolve_local_file(&claims.log_path)?;
         let range = ByteRange::parse(req.range.as_deref());
         Ok(range::open(&path, range, req.head).await?)
+    }
+}
+
+impl Service {
+    /// The principal a signed URL was issued to, as it is now (`None` if it no longer exists
+    /// or was revoked).
+    async fn url_principal(&self, recipient_id: &str) -> Result<Option<Principal>, ServiceError> {
+        let settings = &self.inner.settings;
+        Ok(match recipient_id {
+            "anonymous" => settings.allow_anonymous.then(Principal::anonymous),
+            CONFIG_TOKEN_RECIPIENT_ID => settings
+                .config_token_hash
+                .is_some()
+                .then(|| Principal::config_token(String::new())),
+            id => match self.inner.catalog.active_recipient_name(id).await? {
+                None => None,
+                Some(name) => Some(Principal {
+                    recipient_id: id.to_owned(),
+                    recipient_name: name,
+                    token_prefix: String::new(),
+                    kind: PrincipalKind::Recipient,
+                    grants: Grants::Shares(self.inner.catalog.granted_shares(id).await?),
+                }),
+            },
+        })
     }
 }
