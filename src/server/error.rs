@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::protocol::error::{ErrorBody, ErrorCode};
 use crate::service::ServiceError;
+use crate::service::error::http_status;
 
 /// A service error on its way to the client.
 #[derive(Debug)]
@@ -19,25 +20,21 @@ impl From<ServiceError> for ApiError {
 
 /// Status and code for a service error.
 pub(crate) fn classify(e: &ServiceError) -> (StatusCode, ErrorCode) {
-    match e {
-        ServiceError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
-        ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::PermissionDenied),
-        ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::ResourceDoesNotExist),
-        ServiceError::InvalidParameter(_) => {
-            (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameterValue)
+    let code = match e {
+        ServiceError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+        ServiceError::Forbidden(_) => ErrorCode::PermissionDenied,
+        ServiceError::NotFound(_) => ErrorCode::ResourceDoesNotExist,
+        ServiceError::InvalidParameter(_) | ServiceError::RangeNotSatisfiable { .. } => {
+            ErrorCode::InvalidParameterValue
         }
-        ServiceError::Malformed(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest),
-        ServiceError::Unsupported(_) => (StatusCode::BAD_REQUEST, ErrorCode::UnsupportedOperation),
-        ServiceError::RangeNotSatisfiable { .. } => (
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            ErrorCode::InvalidParameterValue,
-        ),
-        ServiceError::Unavailable(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::TemporarilyUnavailable,
-        ),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError),
-    }
+        ServiceError::Malformed(_) => ErrorCode::MalformedRequest,
+        ServiceError::Unsupported(_) => ErrorCode::UnsupportedOperation,
+        ServiceError::TooManyRequests { .. } => ErrorCode::ResourceExhausted,
+        ServiceError::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
+        ServiceError::Internal(_) => ErrorCode::InternalError,
+    };
+    let status = StatusCode::from_u16(http_status(e)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, code)
 }
 
 impl IntoResponse for ApiError {

@@ -228,6 +228,8 @@ impl Service {
         let (resolved, stream_range) = match &mode {
             Mode::Snapshot(spec) => {
                 let spec = match (pinned, &refresh) {
+                    // An async result of a time-travel query keeps its version stamps.
+                    (Some(v), _) if *spec != VersionSpec::Latest => VersionSpec::Version(v as i64),
                     (Some(v), _) => VersionSpec::Pinned(v),
                     (None, Some(r)) => VersionSpec::Pinned(r.v),
                     _ => spec.clone(),
@@ -426,8 +428,13 @@ impl Service {
                  version cannot be greater than the latest version of the table({latest})."
             )));
         }
-        let end = end.unwrap_or(latest).min(latest);
-        Ok((start as u64, end as u64))
+        if let Some(e) = end.filter(|e| *e > latest) {
+            return Err(ServiceError::InvalidParameter(format!(
+                "Provided end version({e}) is invalid. End version cannot be greater than the \
+                 latest version of the table({latest})."
+            )));
+        }
+        Ok((start as u64, end.unwrap_or(latest) as u64))
     }
 
     /// Data-changing adds and removes of `start..=end`, plus metaData changes after `start`.
