@@ -160,6 +160,16 @@ def oracle(tables, manifest, work):
     return Oracle(oracle_mod.run_jobs(jobs, str(d)), manifest)
 
 
+@pytest.fixture(scope="session")
+def cdf_oracle(tables, manifest, work):
+    """deltalake load_cdf reads (child interpreter) + MANIFEST reference_cdf; see cdf_support.py."""
+    import cdf_support
+
+    d = work / "cdf-oracle"
+    d.mkdir(exist_ok=True)
+    return cdf_support.CdfOracle(oracle_mod.run_jobs(cdf_support.oracle_jobs(tables), str(d)), manifest, tables)
+
+
 # ---------------------------------------------------------------------------------- config
 
 
@@ -184,6 +194,11 @@ def main_shares(tables):
          "historyShared": False},
         {"name": "start_v1", "location": tables["gen-checkpointed"]["path"], "id": table_id("start_v1"),
          "historyShared": True, "startVersion": 1},
+        # change-data-feed gates (issue B): a CDF table with startVersion 2, and one without history
+        {"name": "cdf_start_v2", "location": tables["gen-cdf-partitioned"]["path"], "id": table_id("cdf_start_v2"),
+         "historyShared": True, "startVersion": 2},
+        {"name": "cdf_no_history", "location": tables["gen-cdf-partitioned"]["path"],
+         "id": table_id("cdf_no_history"), "historyShared": False},
     ]
     return [
         {"name": MAIN_SHARE, "schemas": [{"name": "golden", "tables": golden},

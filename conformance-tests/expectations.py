@@ -276,6 +276,19 @@ TABLES = {
         ],
         notes="v0..v4 appends of 10 rows, checkpoint at v4, v5 overwrite (5 rows), v6 append (10 rows).",
     ),
+    # ------------------------------------------- generated change-data-feed tables (gen_cdf_tables.py)
+    "gen-cdf-partitioned": TableExp(
+        "generated", "to_pyarrow_table", OK, OK, history_versions=[2, 4], timestamp_versions=[3],
+        notes="CDF on; UPDATE/DELETE/MERGE with cdc files, v5 whole-partition DELETE (removes only).",
+    ),
+    "gen-cdf-unpartitioned": TableExp(
+        "generated", "to_pyarrow_table", OK, OK, history_versions=[4, 5], timestamp_versions=[5],
+        notes="CDF on; v5 is a hand-written zero-row MERGE that rewrites one file.",
+    ),
+    "gen-cdf-late": TableExp(
+        "generated", "to_pyarrow_table", OK, OK, history_versions=[1, 3], timestamp_versions=[2],
+        notes="CDF enabled by SET TBLPROPERTIES at v2.",
+    ),
 }
 
 FORMATS = ("parquet", "delta")

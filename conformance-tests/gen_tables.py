@@ -13,6 +13,9 @@ Tables (all with per-file stats, which deltalake writes by default):
     ranges (v -> ids v*10 .. v*10+9), checkpoint written at v4, then v5 OVERWRITE (ids 100-104),
     v6 append (ids 110-119).  Disjoint ranges let the server prune on stats.
 
+The change-data-feed tables gen-cdf-partitioned, gen-cdf-unpartitioned and gen-cdf-late are
+written by gen_cdf_tables.py (called from main() below; their commit times are documented there).
+
 Commit-file mtimes are set to COMMIT_BASE_MS + version * COMMIT_STEP_MS (see COMMIT_TIMES below)
 so timestamp tests are deterministic. The same values are exported as JSON on stdout.
 """
@@ -91,6 +94,14 @@ def main(root):
     for maker in (make_partitioned, make_checkpointed):
         path, nversions = maker(root)
         times = _stamp(path, nversions)
+        out[os.path.basename(path)] = {"path": path, "commit_mtimes_ms": times}
+    # change-data-feed tables (gen_cdf_tables.py documents them)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import gen_cdf_tables
+
+    for maker in gen_cdf_tables.MAKERS:
+        path, nversions = maker(root)
+        times = gen_cdf_tables.stamp(path, nversions)
         out[os.path.basename(path)] = {"path": path, "commit_mtimes_ms": times}
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()

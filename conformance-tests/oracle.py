@@ -76,6 +76,25 @@ def _meta_child(job):
     }
 
 
+def _cdf_child(job):
+    """deltalake load_cdf over [starting_version, ending_version]; rows keep _change_type and
+    _commit_version; _commit_timestamp is dropped (the tests take commit times from the known
+    commit-file mtimes / in-commit timestamps, see cdf_expectations.py)."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    from frames import arrow_type_class, canonical_rows_from_pylist
+
+    dt = DeltaTable(job["path"])
+    reader = dt.load_cdf(starting_version=job["starting_version"], ending_version=job.get("ending_version"))
+    tbl = pa.table(reader.read_all())
+    tbl = tbl.drop_columns(["_commit_timestamp"])
+    columns = list(tbl.schema.names)
+    types = {f.name: arrow_type_class(f.type) for f in tbl.schema}
+    rows = canonical_rows_from_pylist(columns, tbl.to_pylist())
+    return {"columns": columns, "types": types, "rows": rows}
+
+
 def child_main(jobs_path, out_path):
     sys.path.insert(0, HERE)
     with open(jobs_path) as fh:
@@ -83,7 +102,7 @@ def child_main(jobs_path, out_path):
     out = {}
     for job in jobs:
         try:
-            fn = _meta_child if job["kind"] == "meta" else _read_child
+            fn = {"meta": _meta_child, "read": _read_child, "cdf": _cdf_child}[job["kind"]]
             out[job["key"]] = {"ok": True, **fn(job)}
         except Exception as exc:  # recorded; the test that needs it fails with this text
             out[job["key"]] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
