@@ -5,6 +5,8 @@
 
 pub mod sqlite;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use crate::domain::model::{RecipientInfo, Schema, Share, SharedTable};
@@ -45,6 +47,8 @@ pub struct TableDecl {
     pub history_shared: bool,
     /// History floor.
     pub start_version: i64,
+    /// Partition filter (JSON of a `PartitionSpec`), if any.
+    pub partition_filter: Option<String>,
 }
 
 /// A declared schema.
@@ -82,6 +86,36 @@ pub struct TokenRecord {
     pub token_revoked_at_ms: Option<i64>,
     /// Recipient revocation time.
     pub recipient_revoked_at_ms: Option<i64>,
+    /// Recipient properties.
+    pub properties: BTreeMap<String, String>,
+    /// Recipient IP allow list (CIDRs; empty = any).
+    pub ip_access_list: Vec<String>,
+}
+
+/// A recipient to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewRecipient {
+    /// Unique name.
+    pub name: String,
+    /// Shares to grant.
+    pub shares: Vec<String>,
+    /// Token expiry (ms).
+    pub token_expires_at_ms: Option<i64>,
+    /// Properties.
+    pub properties: BTreeMap<String, String>,
+    /// IP allow list (CIDRs).
+    pub ip_access_list: Vec<String>,
+}
+
+/// Changes to a recipient.
+#[derive(Debug, Clone, Default)]
+pub struct RecipientUpdate {
+    /// Properties to set.
+    pub set_properties: BTreeMap<String, String>,
+    /// Properties to remove.
+    pub remove_properties: Vec<String>,
+    /// New IP allow list (`Some(vec![])` clears it).
+    pub ip_access_list: Option<Vec<String>>,
 }
 
 /// The state store. Implementations must be safe to call from many tasks at once.
@@ -112,8 +146,8 @@ pub trait CatalogStore: Send + Sync + std::fmt::Debug {
     async fn get_table_by_id(&self, id: &str) -> Result<Option<SharedTable>>;
     /// Resolves a token hash.
     async fn lookup_token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>>;
-    /// Shares granted to a recipient (names as stored).
-    async fn granted_shares(&self, recipient_id: &str) -> Result<Vec<String>>;
+    /// Shares granted to a recipient at `now_ms` (expired grants excluded; names as stored).
+    async fn granted_shares(&self, recipient_id: &str, now_ms: i64) -> Result<Vec<String>>;
     /// The name of a recipient that exists and is not revoked.
     async fn active_recipient_name(&self, recipient_id: &str) -> Result<Option<String>>;
     /// Number of active recipients.
@@ -121,12 +155,34 @@ pub trait CatalogStore: Send + Sync + std::fmt::Debug {
     /// Creates a recipient with one token and grants; returns its id.
     async fn create_recipient(
         &self,
-        name: &str,
-        shares: &[String],
+        recipient: &NewRecipient,
         token: &NewToken,
-        expires_at_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<String>;
+    /// Updates properties / IP list. `false` if no such active recipient.
+    async fn update_recipient(&self, name: &str, update: &RecipientUpdate) -> Result<bool>;
+    /// Adds a token; the recipient's other live tokens expire after `grace_ms` (0 = now).
+    /// `false` if no such active recipient.
+    async fn rotate_token(
+        &self,
+        name: &str,
+        token: &NewToken,
+        expires_at_ms: Option<i64>,
+        grace_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool>;
+    /// Grants a share (replacing an existing grant's expiry).
+    async fn add_grant(
+        &self,
+        recipient: &str,
+        share: &str,
+        expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<()>;
+    /// Removes a grant. `false` if there was none.
+    async fn remove_grant(&self, recipient: &str, share: &str) -> Result<bool>;
+    /// One recipient by name.
+    async fn get_recipient(&self, name: &str) -> Result<Option<RecipientInfo>>;
     /// Revokes a recipient and all its tokens. `false` if no such active recipient.
     async fn revoke_recipient(&self, name: &str, now_ms: i64) -> Result<bool>;
     /// All recipients.

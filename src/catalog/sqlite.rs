@@ -8,8 +8,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
-use super::{CatalogError, CatalogStore, Result, ShareDecl, TokenRecord};
-use crate::domain::model::{RecipientInfo, Schema, Share, SharedTable};
+use std::collections::BTreeMap;
+
+use super::{
+    CatalogError, CatalogStore, NewRecipient, RecipientUpdate, Result, ShareDecl, TokenRecord,
+};
+use crate::domain::model::{RecipientInfo, Schema, Share, SharedTable, TokenInfo};
+use crate::domain::partition_filter::PartitionSpec;
 use crate::domain::token::NewToken;
 use crate::storage::keyring::SigningKey;
 use crate::storage::location::TableLocation;
@@ -47,6 +52,52 @@ pub fn derived_table_id(share: &str, schema: &str, table: &str) -> String {
 }
 
 impl SqliteCatalog {
+    async fn recipient_info(&self, r: &SqliteRow) -> Result<RecipientInfo> {
+        let id: String = r.try_get("id").map_err(db_err)?;
+        let tokens = sqlx::query(
+            "SELECT prefix, created_at, expires_at, revoked_at FROM tokens \
+             WHERE recipient_id = ? ORDER BY created_at",
+        )
+        .bind(&id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|t| {
+            Ok(TokenInfo {
+                prefix: t.try_get("prefix").map_err(db_err)?,
+                created_at_ms: t.try_get("created_at").map_err(db_err)?,
+                expires_at_ms: t.try_get("expires_at").map_err(db_err)?,
+                revoked_at_ms: t.try_get("revoked_at").map_err(db_err)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let grants = sqlx::query("SELECT share, expires_at FROM grants WHERE recipient_id = ?")
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|g| {
+                Ok((
+                    g.try_get::<String, _>("share").map_err(db_err)?,
+                    g.try_get::<Option<i64>, _>("expires_at").map_err(db_err)?,
+                ))
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok(RecipientInfo {
+            shares: grants.keys().cloned().collect(),
+            grant_expiries: grants,
+            name: r.try_get("name").map_err(db_err)?,
+            created_at_ms: r.try_get("created_at").map_err(db_err)?,
+            revoked_at_ms: r.try_get("revoked_at").map_err(db_err)?,
+            properties: json_map(&r.try_get::<String, _>("properties").map_err(db_err)?)?,
+            ip_access_list: json_list(&r.try_get::<String, _>("ip_access_list").map_err(db_err)?)?,
+            tokens,
+            id,
+        })
+    }
+
     /// Opens (creating if needed) the database file and runs migrations.
     pub async fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent()
@@ -88,11 +139,30 @@ impl SqliteCatalog {
                 .map_err(|e| CatalogError::Invalid(e.to_string()))?,
             history_shared: row.try_get::<i64, _>("history_shared").map_err(db_err)? != 0,
             start_version: row.try_get("start_version").map_err(db_err)?,
+            partition_spec: row
+                .try_get::<Option<String>, _>("partition_filter")
+                .map_err(db_err)?
+                .map(|j| serde_json::from_str::<PartitionSpec>(&j))
+                .transpose()
+                .map_err(|e| CatalogError::Invalid(format!("stored partition filter: {e}")))?,
         })
     }
 }
 
-const TABLE_COLUMNS: &str = "share, schema_name, name, id, location, history_shared, start_version";
+const TABLE_COLUMNS: &str =
+    "share, schema_name, name, id, location, history_shared, start_version, partition_filter";
+
+fn json_map(text: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(text).map_err(|e| CatalogError::Invalid(format!("stored properties: {e}")))
+}
+
+fn json_list(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| CatalogError::Invalid(format!("stored IP list: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| CatalogError::Invalid(e.to_string()))
+}
 
 #[async_trait]
 impl CatalogStore for SqliteCatalog {
@@ -132,7 +202,8 @@ impl CatalogStore for SqliteCatalog {
                         });
                     sqlx::query(
                         "INSERT INTO shared_tables (share, schema_name, name, id, location, \
-                         history_shared, start_version, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         history_shared, start_version, position, partition_filter) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     )
                     .bind(&share.name)
                     .bind(&schema.name)
@@ -142,6 +213,7 @@ impl CatalogStore for SqliteCatalog {
                     .bind(i64::from(table.history_shared))
                     .bind(table.start_version)
                     .bind(table_pos)
+                    .bind(&table.partition_filter)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
@@ -276,7 +348,7 @@ impl CatalogStore for SqliteCatalog {
     async fn lookup_token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
         let row = sqlx::query(
             "SELECT t.hash, t.recipient_id, r.name, t.prefix, t.expires_at, t.revoked_at, \
-             r.revoked_at AS recipient_revoked_at \
+             r.revoked_at AS recipient_revoked_at, r.properties, r.ip_access_list \
              FROM tokens t JOIN recipients r ON r.id = t.recipient_id WHERE t.hash = ?",
         )
         .bind(&hash[..])
@@ -292,17 +364,25 @@ impl CatalogStore for SqliteCatalog {
                 expires_at_ms: r.try_get("expires_at").map_err(db_err)?,
                 token_revoked_at_ms: r.try_get("revoked_at").map_err(db_err)?,
                 recipient_revoked_at_ms: r.try_get("recipient_revoked_at").map_err(db_err)?,
+                properties: json_map(&r.try_get::<String, _>("properties").map_err(db_err)?)?,
+                ip_access_list: json_list(
+                    &r.try_get::<String, _>("ip_access_list").map_err(db_err)?,
+                )?,
             })
         })
         .transpose()
     }
 
-    async fn granted_shares(&self, recipient_id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT share FROM grants WHERE recipient_id = ? ORDER BY share")
-            .bind(recipient_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+    async fn granted_shares(&self, recipient_id: &str, now_ms: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT share FROM grants WHERE recipient_id = ? \
+             AND (expires_at IS NULL OR expires_at > ?) ORDER BY share",
+        )
+        .bind(recipient_id)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
         rows.iter()
             .map(|r| r.try_get("share").map_err(db_err))
             .collect()
@@ -327,12 +407,11 @@ impl CatalogStore for SqliteCatalog {
 
     async fn create_recipient(
         &self,
-        name: &str,
-        shares: &[String],
+        recipient: &NewRecipient,
         token: &NewToken,
-        expires_at_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<String> {
+        let name = &recipient.name;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let existing = sqlx::query("SELECT id FROM recipients WHERE name = ?")
             .bind(name)
@@ -342,7 +421,7 @@ impl CatalogStore for SqliteCatalog {
         if existing.is_some() {
             return Err(CatalogError::Conflict(format!("recipient '{name}'")));
         }
-        for share in shares {
+        for share in &recipient.shares {
             let found = sqlx::query("SELECT 1 FROM shares WHERE name = ?")
                 .bind(share)
                 .fetch_optional(&mut *tx)
@@ -353,13 +432,18 @@ impl CatalogStore for SqliteCatalog {
             }
         }
         let id = Uuid::new_v4().to_string();
-        sqlx::query("INSERT INTO recipients (id, name, created_at) VALUES (?, ?, ?)")
-            .bind(&id)
-            .bind(name)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO recipients (id, name, created_at, properties, ip_access_list) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(now_ms)
+        .bind(to_json(&recipient.properties)?)
+        .bind(to_json(&recipient.ip_access_list)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         sqlx::query(
             "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?)",
@@ -368,11 +452,11 @@ impl CatalogStore for SqliteCatalog {
         .bind(&id)
         .bind(&token.display_prefix)
         .bind(now_ms)
-        .bind(expires_at_ms)
+        .bind(recipient.token_expires_at_ms)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        for share in shares {
+        for share in &recipient.shares {
             sqlx::query(
                 "INSERT OR IGNORE INTO grants (recipient_id, share, created_at) VALUES (?, ?, ?)",
             )
@@ -385,6 +469,158 @@ impl CatalogStore for SqliteCatalog {
         }
         tx.commit().await.map_err(db_err)?;
         Ok(id)
+    }
+
+    async fn update_recipient(&self, name: &str, update: &RecipientUpdate) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id, properties FROM recipients WHERE name = ? AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(false) };
+        let id: String = row.try_get("id").map_err(db_err)?;
+        let mut props = json_map(&row.try_get::<String, _>("properties").map_err(db_err)?)?;
+        for k in &update.remove_properties {
+            props.remove(k);
+        }
+        props.extend(update.set_properties.clone());
+        sqlx::query("UPDATE recipients SET properties = ? WHERE id = ?")
+            .bind(to_json(&props)?)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if let Some(ips) = &update.ip_access_list {
+            sqlx::query("UPDATE recipients SET ip_access_list = ? WHERE id = ?")
+                .bind(to_json(ips)?)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn rotate_token(
+        &self,
+        name: &str,
+        token: &NewToken,
+        expires_at_ms: Option<i64>,
+        grace_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query("SELECT id FROM recipients WHERE name = ? AND revoked_at IS NULL")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(false) };
+        let id: String = row.try_get("id").map_err(db_err)?;
+        if grace_ms <= 0 {
+            sqlx::query(
+                "UPDATE tokens SET revoked_at = ? WHERE recipient_id = ? AND revoked_at IS NULL",
+            )
+            .bind(now_ms)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        } else {
+            let until = now_ms.saturating_add(grace_ms);
+            sqlx::query(
+                "UPDATE tokens SET expires_at = ? WHERE recipient_id = ? AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > ?)",
+            )
+            .bind(until)
+            .bind(&id)
+            .bind(until)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        sqlx::query(
+            "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&token.hash[..])
+        .bind(&id)
+        .bind(&token.display_prefix)
+        .bind(now_ms)
+        .bind(expires_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn add_grant(
+        &self,
+        recipient: &str,
+        share: &str,
+        expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query("SELECT id FROM recipients WHERE name = ? AND revoked_at IS NULL")
+            .bind(recipient)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| CatalogError::NotFound(format!("recipient '{recipient}'")))?;
+        let id: String = row.try_get("id").map_err(db_err)?;
+        let found = sqlx::query("SELECT name FROM shares WHERE name = ?")
+            .bind(share)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| CatalogError::NotFound(format!("share '{share}'")))?;
+        let share_name: String = found.try_get("name").map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO grants (recipient_id, share, created_at, expires_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (recipient_id, share) DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .bind(&id)
+        .bind(&share_name)
+        .bind(now_ms)
+        .bind(expires_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn remove_grant(&self, recipient: &str, share: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM grants WHERE share = ? AND recipient_id = \
+             (SELECT id FROM recipients WHERE name = ?)",
+        )
+        .bind(share)
+        .bind(recipient)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn get_recipient(&self, name: &str) -> Result<Option<RecipientInfo>> {
+        let row = sqlx::query(
+            "SELECT id, name, created_at, revoked_at, properties, ip_access_list \
+             FROM recipients WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            None => Ok(None),
+            Some(r) => self.recipient_info(&r).await.map(Some),
+        }
     }
 
     async fn revoke_recipient(&self, name: &str, now_ms: i64) -> Result<bool> {
@@ -415,32 +651,16 @@ impl CatalogStore for SqliteCatalog {
     }
 
     async fn list_recipients(&self) -> Result<Vec<RecipientInfo>> {
-        let rows =
-            sqlx::query("SELECT id, name, created_at, revoked_at FROM recipients ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, revoked_at, properties, ip_access_list \
+             FROM recipients ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let id: String = r.try_get("id").map_err(db_err)?;
-            let tokens = sqlx::query(
-                "SELECT prefix, expires_at FROM tokens WHERE recipient_id = ? AND revoked_at IS NULL",
-            )
-            .bind(&id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(|t| Ok((t.try_get("prefix").map_err(db_err)?, t.try_get("expires_at").map_err(db_err)?)))
-            .collect::<Result<Vec<_>>>()?;
-            out.push(RecipientInfo {
-                shares: self.granted_shares(&id).await?,
-                name: r.try_get("name").map_err(db_err)?,
-                created_at_ms: r.try_get("created_at").map_err(db_err)?,
-                revoked_at_ms: r.try_get("revoked_at").map_err(db_err)?,
-                tokens,
-                id,
-            });
+            out.push(self.recipient_info(&r).await?);
         }
         Ok(out)
     }

@@ -45,6 +45,7 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     if failures > 0 {
         bail!("{failures} of {count} table(s) cannot be opened");
     }
+    super::wiring::validate_partition_filters(&config).await?;
     println!("config OK: {count} table(s) open");
     Ok(())
 }

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use super::recipient::write_private;
 use super::serve::{load_config, start};
 use super::wiring;
-use crate::catalog::DynCatalog;
+use crate::catalog::{DynCatalog, NewRecipient};
 use crate::domain::token;
 use crate::protocol::profile::ProfileV1;
 
@@ -100,10 +100,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let shares: Vec<String> = config.shares.iter().map(|s| s.name.clone()).collect();
     catalog
         .create_recipient(
-            "demo",
-            &shares,
+            &NewRecipient {
+                name: "demo".to_owned(),
+                shares: shares.clone(),
+                ..NewRecipient::default()
+            },
             &new,
-            None,
             chrono::Utc::now().timestamp_millis(),
         )
         .await?;

@@ -36,9 +36,12 @@ pub struct StoreArgs {
 pub enum Command {
     /// Run the sharing server.
     Serve(serve::ServeArgs),
-    /// Manage recipients (tokens and grants).
+    /// Manage recipients (tokens, properties, IP allow lists).
     #[command(subcommand)]
     Recipient(recipient::RecipientCommand),
+    /// Grant shares to recipients, or remove grants.
+    #[command(subcommand)]
+    Grant(recipient::GrantCommand),
     /// Validate a config and open every table location.
     CheckConfig {
         /// The config file.
@@ -56,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Recipient(cmd) => recipient::run(cmd).await,
+        Command::Grant(cmd) => recipient::run_grant(cmd).await,
         Command::CheckConfig { config } => check::run(&config).await,
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Demo(args) => demo::run(args).await,

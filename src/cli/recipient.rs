@@ -1,5 +1,6 @@
-//! `lakeshare recipient create|revoke|list`.
+//! `lakeshare recipient create|update|rotate|revoke|show|list` and `lakeshare grant add|remove`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
@@ -7,9 +8,21 @@ use clap::Subcommand;
 
 use super::StoreArgs;
 use super::wiring;
-use crate::catalog::CatalogStore;
+use crate::catalog::{CatalogStore, NewRecipient, RecipientUpdate};
+use crate::domain::model::RecipientInfo;
 use crate::domain::token;
 use crate::protocol::profile::ProfileV1;
+
+/// Token or grant expiry options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExpiryArgs {
+    /// Expiry as RFC 3339 (e.g. 2027-01-01T00:00:00Z).
+    #[arg(long, conflicts_with = "expires_in")]
+    pub expires: Option<String>,
+    /// Expiry as a duration from now: 90d, 12h, 30m, 45s.
+    #[arg(long)]
+    pub expires_in: Option<String>,
+}
 
 /// Recipient subcommands.
 #[derive(Debug, Subcommand)]
@@ -21,13 +34,55 @@ pub enum RecipientCommand {
         /// Share to grant (repeatable).
         #[arg(long = "share", required = true)]
         shares: Vec<String>,
-        /// Token expiry, RFC 3339 (e.g. 2027-01-01T00:00:00Z). Default: never.
-        #[arg(long)]
-        expires: Option<String>,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
+        /// Recipient property KEY=VALUE (repeatable), used by templated partition filters.
+        #[arg(long = "property", value_parser = parse_kv)]
+        properties: Vec<(String, String)>,
+        /// Allowed client address or CIDR (repeatable); none = any address.
+        #[arg(long = "allow-ip", value_parser = parse_cidr)]
+        allow_ip: Vec<String>,
         /// Endpoint URL for the profile (default: from the config's host, port and endpoint).
         #[arg(long)]
         endpoint: Option<String>,
         /// Where to write the profile file.
+        #[arg(long)]
+        profile: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Change properties or the IP allow list; takes effect on the next request.
+    Update {
+        /// Recipient name.
+        name: String,
+        /// Property KEY=VALUE to set (repeatable).
+        #[arg(long = "property", value_parser = parse_kv)]
+        properties: Vec<(String, String)>,
+        /// Property to remove (repeatable).
+        #[arg(long = "remove-property")]
+        remove_properties: Vec<String>,
+        /// Replace the IP allow list (repeatable).
+        #[arg(long = "allow-ip", value_parser = parse_cidr, conflicts_with = "clear_ip_list")]
+        allow_ip: Vec<String>,
+        /// Remove the IP allow list (any address).
+        #[arg(long)]
+        clear_ip_list: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Issue a new token (new profile); older tokens stop working after the grace period.
+    Rotate {
+        /// Recipient name.
+        name: String,
+        /// Seconds the old token(s) keep working (0 = revoke them now).
+        #[arg(long, default_value_t = 0)]
+        grace: i64,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
+        /// Endpoint URL for the profile (default: from the config).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Where to write the new profile file.
         #[arg(long)]
         profile: PathBuf,
         #[command(flatten)]
@@ -40,6 +95,16 @@ pub enum RecipientCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Show one recipient (never its token).
+    Show {
+        /// Recipient name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// List recipients.
     List {
         /// Print JSON.
@@ -48,6 +113,90 @@ pub enum RecipientCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+/// Grant subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Grant a share to a recipient (or change the grant's expiry).
+    Add {
+        /// Recipient name.
+        recipient: String,
+        /// Share name.
+        share: String,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove a grant: the share disappears for the recipient on its next request.
+    Remove {
+        /// Recipient name.
+        recipient: String,
+        /// Share name.
+        share: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got '{s}'"))?;
+    if k.trim().is_empty() {
+        return Err(format!("empty property name in '{s}'"));
+    }
+    Ok((k.trim().to_owned(), v.to_owned()))
+}
+
+fn parse_cidr(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.parse::<ipnet::IpNet>().is_ok() || s.parse::<std::net::IpAddr>().is_ok() {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "'{s}' is not an IP address or CIDR (e.g. 10.0.0.0/8)"
+        ))
+    }
+}
+
+/// Parses `90d`, `12h`, `30m`, `45s` into milliseconds.
+pub(crate) fn parse_duration_ms(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("invalid duration '{s}': use e.g. 90d, 12h, 30m, 45s"))?;
+    let factor = match unit {
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        "s" => 1_000,
+        _ => bail!("invalid duration '{s}': use e.g. 90d, 12h, 30m, 45s"),
+    };
+    if n <= 0 {
+        bail!("duration '{s}' must be positive");
+    }
+    Ok(n.saturating_mul(factor))
+}
+
+impl ExpiryArgs {
+    fn resolve(&self, now: i64) -> anyhow::Result<Option<i64>> {
+        if let Some(e) = &self.expires {
+            let ms = chrono::DateTime::parse_from_rfc3339(e)
+                .map(|d| d.timestamp_millis())
+                .with_context(|| format!("invalid --expires '{e}': use RFC 3339"))?;
+            if ms <= now {
+                eprintln!("warning: --expires is in the past; it is expired already");
+            }
+            return Ok(Some(ms));
+        }
+        self.expires_in
+            .as_deref()
+            .map(|d| parse_duration_ms(d).map(|ms| now.saturating_add(ms)))
+            .transpose()
+    }
 }
 
 fn default_endpoint(store: &StoreArgs) -> anyhow::Result<String> {
@@ -65,6 +214,59 @@ fn fmt_ms(ms: Option<i64>) -> String {
         .map_or_else(|| "-".to_owned(), |d| d.to_rfc3339())
 }
 
+fn write_profile(
+    path: &std::path::Path,
+    endpoint: String,
+    new: &token::NewToken,
+    expires_at: Option<i64>,
+) -> anyhow::Result<()> {
+    let doc = ProfileV1 {
+        share_credentials_version: 1,
+        endpoint,
+        bearer_token: new.secret.clone(),
+        expiration_time: expires_at
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    };
+    write_private(path, &serde_json::to_vec_pretty(&doc)?)
+}
+
+fn recipient_json(r: &RecipientInfo, now: i64) -> serde_json::Value {
+    serde_json::json!({
+        "name": r.name,
+        "id": r.id,
+        "state": if r.revoked_at_ms.is_some() { "revoked" } else { "active" },
+        "createdAt": fmt_ms(Some(r.created_at_ms)),
+        "revokedAt": r.revoked_at_ms.map(|m| fmt_ms(Some(m))),
+        "properties": r.properties,
+        "ipAccessList": r.ip_access_list,
+        "grants": r.grant_expiries.iter().map(|(s, e)| serde_json::json!({
+            "share": s,
+            "expiresAt": e.map(|m| fmt_ms(Some(m))),
+            "active": e.is_none_or(|m| m > now),
+        })).collect::<Vec<_>>(),
+        "tokens": r.tokens.iter().map(|t| serde_json::json!({
+            "prefix": t.prefix,
+            "createdAt": fmt_ms(Some(t.created_at_ms)),
+            "expiresAt": t.expires_at_ms.map(|m| fmt_ms(Some(m))),
+            "state": if t.revoked_at_ms.is_some() { "revoked" }
+                else if t.expires_at_ms.is_some_and(|e| e <= now) { "expired" }
+                else { "active" },
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn open(
+    store: &StoreArgs,
+) -> anyhow::Result<std::sync::Arc<crate::catalog::sqlite::SqliteCatalog>> {
+    let catalog = wiring::open_catalog(&wiring::state_path(store)?).await?;
+    if let Some(cfg) = &store.config {
+        let config = crate::config::load(cfg).map_err(anyhow::Error::msg)?;
+        catalog.import_shared_objects(&config.shares).await?;
+    }
+    Ok(catalog)
+}
+
 /// Runs a recipient subcommand.
 pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp_millis();
@@ -72,76 +274,121 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
         RecipientCommand::Create {
             name,
             shares,
-            expires,
+            expiry,
+            properties,
+            allow_ip,
             endpoint,
             profile,
             store,
         } => {
-            let expires_at = expires
-                .as_deref()
-                .map(|e| {
-                    chrono::DateTime::parse_from_rfc3339(e)
-                        .map(|d| d.timestamp_millis())
-                        .with_context(|| format!("invalid --expires '{e}': use RFC 3339"))
-                })
-                .transpose()?;
-            if expires_at.is_some_and(|e| e <= now) {
-                eprintln!("warning: --expires is in the past; the token is expired already");
-            }
+            let expires_at = expiry.resolve(now)?;
             let endpoint = match endpoint {
                 Some(e) => e,
                 None => default_endpoint(&store)?,
             };
-            let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
-            if let Some(cfg) = &store.config {
-                let config = crate::config::load(cfg).map_err(anyhow::Error::msg)?;
-                catalog.import_shared_objects(&config.shares).await?;
-            }
+            let catalog = open(&store).await?;
             let new = token::generate();
+            let recipient = NewRecipient {
+                name: name.clone(),
+                shares: shares.clone(),
+                token_expires_at_ms: expires_at,
+                properties: properties.into_iter().collect(),
+                ip_access_list: allow_ip,
+            };
             catalog
-                .create_recipient(&name, &shares, &new, expires_at, now)
+                .create_recipient(&recipient, &new, now)
                 .await
                 .with_context(|| format!("cannot create recipient '{name}'"))?;
-            let doc = ProfileV1 {
-                share_credentials_version: 1,
-                endpoint,
-                bearer_token: new.secret.clone(),
-                expiration_time: expires_at
-                    .and_then(chrono::DateTime::from_timestamp_millis)
-                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            };
-            write_private(&profile, &serde_json::to_vec_pretty(&doc)?)?;
+            write_profile(&profile, endpoint, &new, expires_at)?;
             println!(
                 "created recipient '{name}' (token {}…) granted {:?}; profile written to {}",
                 new.display_prefix,
                 shares,
                 profile.display()
             );
-            Ok(())
+        }
+        RecipientCommand::Update {
+            name,
+            properties,
+            remove_properties,
+            allow_ip,
+            clear_ip_list,
+            store,
+        } => {
+            let catalog = open(&store).await?;
+            let update = RecipientUpdate {
+                set_properties: properties.into_iter().collect::<BTreeMap<_, _>>(),
+                remove_properties,
+                ip_access_list: if clear_ip_list {
+                    Some(Vec::new())
+                } else if allow_ip.is_empty() {
+                    None
+                } else {
+                    Some(allow_ip)
+                },
+            };
+            if !catalog.update_recipient(&name, &update).await? {
+                bail!("no active recipient named '{name}'");
+            }
+            println!("updated recipient '{name}'");
+        }
+        RecipientCommand::Rotate {
+            name,
+            grace,
+            expiry,
+            endpoint,
+            profile,
+            store,
+        } => {
+            if grace < 0 {
+                bail!("--grace must be 0 or more seconds");
+            }
+            let expires_at = expiry.resolve(now)?;
+            let endpoint = match endpoint {
+                Some(e) => e,
+                None => default_endpoint(&store)?,
+            };
+            let catalog = open(&store).await?;
+            let new = token::generate();
+            if !catalog
+                .rotate_token(&name, &new, expires_at, grace.saturating_mul(1000), now)
+                .await?
+            {
+                bail!("no active recipient named '{name}'");
+            }
+            write_profile(&profile, endpoint, &new, expires_at)?;
+            println!(
+                "rotated the token of '{name}' (new token {}…, old tokens valid for {grace} s); \
+                 profile written to {}",
+                new.display_prefix,
+                profile.display()
+            );
         }
         RecipientCommand::Revoke { name, store } => {
-            let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
+            let catalog = open(&store).await?;
             if !catalog.revoke_recipient(&name, now).await? {
                 bail!("no active recipient named '{name}'");
             }
             println!("revoked recipient '{name}' and all its tokens");
-            Ok(())
+        }
+        RecipientCommand::Show { name, json, store } => {
+            let catalog = open(&store).await?;
+            let r = catalog
+                .get_recipient(&name)
+                .await?
+                .with_context(|| format!("no recipient named '{name}'"))?;
+            let v = recipient_json(&r, now);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{}", serde_yaml::to_string(&v)?);
+            }
         }
         RecipientCommand::List { json, store } => {
-            let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
+            let catalog = open(&store).await?;
             let list = catalog.list_recipients().await?;
             if json {
-                let v: Vec<_> = list
-                    .iter()
-                    .map(|r| {
-                        serde_json::json!({
-                            "name": r.name, "id": r.id, "shares": r.shares,
-                            "createdAt": fmt_ms(Some(r.created_at_ms)),
-                            "revokedAt": r.revoked_at_ms.map(|m| fmt_ms(Some(m))),
-                            "tokens": r.tokens.iter().map(|(p, e)| serde_json::json!({"prefix": p, "expiresAt": e.map(|m| fmt_ms(Some(m)))})).collect::<Vec<_>>(),
-                        })
-                    })
-                    .collect();
+                let v: Vec<_> = list.iter().map(|r| recipient_json(r, now)).collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!(
@@ -157,7 +404,8 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                     let tokens: Vec<String> = r
                         .tokens
                         .iter()
-                        .map(|(p, e)| format!("{p}… (expires {})", fmt_ms(*e)))
+                        .filter(|t| t.revoked_at_ms.is_none())
+                        .map(|t| format!("{}… (expires {})", t.prefix, fmt_ms(t.expires_at_ms)))
                         .collect();
                     println!(
                         "{:<24} {:<8} {:<32} {:<26} {}",
@@ -169,9 +417,45 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                     );
                 }
             }
-            Ok(())
         }
     }
+    Ok(())
+}
+
+/// Runs a grant subcommand.
+pub async fn run_grant(cmd: GrantCommand) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    match cmd {
+        GrantCommand::Add {
+            recipient,
+            share,
+            expiry,
+            store,
+        } => {
+            let expires_at = expiry.resolve(now)?;
+            let catalog = open(&store).await?;
+            catalog
+                .add_grant(&recipient, &share, expires_at, now)
+                .await
+                .with_context(|| format!("cannot grant '{share}' to '{recipient}'"))?;
+            println!(
+                "granted '{share}' to '{recipient}' (expires {})",
+                fmt_ms(expires_at)
+            );
+        }
+        GrantCommand::Remove {
+            recipient,
+            share,
+            store,
+        } => {
+            let catalog = open(&store).await?;
+            if !catalog.remove_grant(&recipient, &share).await? {
+                bail!("'{recipient}' has no grant on '{share}'");
+            }
+            println!("removed the grant of '{share}' to '{recipient}'");
+        }
+    }
+    Ok(())
 }
 
 /// Writes a file readable by its owner only (profiles hold a secret).
@@ -194,4 +478,18 @@ pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Res
         .with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(bytes)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("90d").ok(), Some(90 * 86_400_000));
+        assert_eq!(parse_duration_ms("2s").ok(), Some(2000));
+        assert!(parse_duration_ms("2w").is_err());
+        assert!(parse_duration_ms("0s").is_err());
+        assert!(parse_duration_ms("").is_err());
+    }
 }

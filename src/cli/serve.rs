@@ -108,6 +108,7 @@ pub async fn start(
             config.host
         );
     }
+    wiring::validate_partition_filters(config).await?;
     catalog
         .import_shared_objects(&config.shares)
         .await
@@ -172,6 +173,7 @@ pub async fn start(
         prefix: config.endpoint.clone(),
         scheme,
         bound_base: url.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
     });
     Ok(Server {
         listener,

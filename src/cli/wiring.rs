@@ -187,6 +187,39 @@ pub fn spawn_keyring_refresh(catalog: DynCatalog, keyring: KeyringRef, every: Du
     });
 }
 
+/// Checks every declared partition filter against its table's partition columns (opening
+/// those tables). The error names the table and the column.
+pub async fn validate_partition_filters(config: &Config) -> anyhow::Result<()> {
+    use crate::domain::partition_filter::PartitionSpec;
+    let reader = Arc::new(TableReader::new_local(4));
+    for share in &config.shares {
+        for schema in &share.schemas {
+            for table in &schema.tables {
+                let Some(json) = &table.partition_filter else {
+                    continue;
+                };
+                let name = format!("{}.{}.{}", share.name, schema.name, table.name);
+                let spec: PartitionSpec = serde_json::from_str(json)?;
+                let url = url::Url::parse(&table.location)?;
+                let r = reader.clone();
+                let columns = tokio::task::spawn_blocking(move || {
+                    let s = r.latest(&url)?;
+                    Ok::<_, crate::delta::DeltaError>(
+                        r.info(&s)?.metadata.partition_columns.clone(),
+                    )
+                })
+                .await?
+                .with_context(|| {
+                    format!("table '{name}': cannot open it to check its partitions")
+                })?;
+                spec.validate(Some(&columns))
+                    .map_err(|e| anyhow::anyhow!("table '{name}': {e}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The system clock.
 pub fn system_clock() -> ClockRef {
     Arc::new(SystemClock)

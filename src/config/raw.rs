@@ -22,6 +22,8 @@ pub(crate) struct RawConfig {
     pub(crate) refresh_token_ttl_ms: Option<i64>,
     pub(crate) delta_table_cache_size: Option<i64>,
     pub(crate) url_signing_key_file: Option<String>,
+    #[serde(default)]
+    pub(crate) trusted_proxies: Vec<String>,
     pub(crate) async_query_max_concurrent_per_recipient: Option<i64>,
     pub(crate) async_query_result_ttl_seconds: Option<i64>,
     pub(crate) staleness_acceptable: Option<bool>,
@@ -56,6 +58,7 @@ pub(crate) struct RawTable {
     pub(crate) history_shared: Option<bool>,
     pub(crate) cdf_enabled: Option<bool>,
     pub(crate) start_version: Option<i64>,
+    pub(crate) partitions: Option<Vec<crate::domain::partition_filter::Entry>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +107,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ),
     ("deltaTableCacheSize", Support::Yes),
     ("urlSigningKeyFile", Support::Yes),
+    ("trustedProxies", Support::Yes),
     (
         "stalenessAcceptable",
         Support::NotYet("every request reads the latest table version"),

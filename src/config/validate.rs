@@ -8,6 +8,7 @@ use super::raw::{
     AUTH_KEYS, RawConfig, SCHEMA_KEYS, SHARE_KEYS, SSL_KEYS, Support, TABLE_KEYS, TOP_LEVEL_KEYS,
 };
 use crate::catalog::{SchemaDecl, ShareDecl, TableDecl};
+use crate::domain::partition_filter::PartitionSpec;
 use crate::storage::location::TableLocation;
 
 /// TLS settings.
@@ -61,6 +62,8 @@ pub struct Config {
     pub async_max_concurrent_per_recipient: usize,
     /// Lakeshare extension `asyncQueryResultTtlSeconds`, in ms.
     pub async_result_ttl_ms: i64,
+    /// Lakeshare extension `trustedProxies`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Shared objects.
     pub shares: Vec<ShareDecl>,
     /// Warnings to show the operator.
@@ -212,7 +215,17 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
                         "table '{qualified}': startVersion cannot be negative"
                     ));
                 }
+                let partition_filter = match table.partitions {
+                    None => None,
+                    Some(entries) => {
+                        let spec = PartitionSpec { entries };
+                        spec.validate(None)
+                            .map_err(|e| format!("table '{qualified}': {e}"))?;
+                        Some(serde_json::to_string(&spec).map_err(|e| e.to_string())?)
+                    }
+                };
                 tables.push(TableDecl {
+                    partition_filter,
                     name: table.name,
                     id: table.id,
                     location: location.url().to_string(),
@@ -303,6 +316,15 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
         bearer_token,
         ssl,
         url_signing_key_file: raw.url_signing_key_file.map(|f| base_dir.join(f)),
+        trusted_proxies: raw
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("trustedProxies: '{p}' is not an IP address or CIDR"))
+            })
+            .collect::<Result<_, _>>()?,
         page_size_limit: positive(
             "queryTablePageSizeLimit",
             raw.query_table_page_size_limit,

@@ -4,5 +4,6 @@
 pub mod async_query;
 pub mod clock;
 pub mod model;
+pub mod partition_filter;
 pub mod policy;
 pub mod token;

@@ -1,5 +1,8 @@
 //! Shared objects and recipients as the catalog stores them.
 
+use std::collections::BTreeMap;
+
+use crate::domain::partition_filter::PartitionSpec;
 use crate::storage::location::TableLocation;
 
 /// A share: a named collection of schemas granted to recipients as a whole.
@@ -39,6 +42,8 @@ pub struct SharedTable {
     pub history_shared: bool,
     /// Earliest version recipients may query.
     pub start_version: i64,
+    /// Partition filter applied to every recipient (Unity-style), if any.
+    pub partition_spec: Option<PartitionSpec>,
 }
 
 impl SharedTable {
@@ -91,6 +96,8 @@ pub struct Principal {
     pub kind: PrincipalKind,
     /// What it may read.
     pub grants: Grants,
+    /// Recipient properties (values for templated partition filters).
+    pub properties: BTreeMap<String, String>,
 }
 
 /// Recipient id used in file URLs issued to the config token.
@@ -105,6 +112,7 @@ impl Principal {
             token_prefix: prefix,
             kind: PrincipalKind::ConfigToken,
             grants: Grants::All,
+            properties: BTreeMap::new(),
         }
     }
 
@@ -116,6 +124,7 @@ impl Principal {
             token_prefix: String::new(),
             kind: PrincipalKind::Anonymous,
             grants: Grants::All,
+            properties: BTreeMap::new(),
         }
     }
 }
@@ -133,6 +142,25 @@ pub struct RecipientInfo {
     pub revoked_at_ms: Option<i64>,
     /// Granted shares.
     pub shares: Vec<String>,
-    /// Token display prefixes with their expiry (ms).
-    pub tokens: Vec<(String, Option<i64>)>,
+    /// Tokens (display prefix, never the secret).
+    pub tokens: Vec<TokenInfo>,
+    /// Properties.
+    pub properties: BTreeMap<String, String>,
+    /// IP allow list (CIDRs; empty = any).
+    pub ip_access_list: Vec<String>,
+    /// Grant expiries (ms), by share.
+    pub grant_expiries: BTreeMap<String, Option<i64>>,
+}
+
+/// A token as listed (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// Display prefix.
+    pub prefix: String,
+    /// Creation time (ms).
+    pub created_at_ms: i64,
+    /// Expiry (ms).
+    pub expires_at_ms: Option<i64>,
+    /// Revocation time (ms).
+    pub revoked_at_ms: Option<i64>,
 }

@@ -7,16 +7,19 @@
 //! ```compile_fail
 //! use lakeshare::domain::policy::Authorized;
 //! // The fields are private: a proof cannot be built outside the policy module.
-//! let proof = Authorized { table: todo!(), principal: todo!() };
+//! let proof = Authorized { table: todo!(), principal: todo!(), filter: None };
 //! ```
 
 use crate::domain::model::{Principal, SharedTable};
+use crate::domain::partition_filter::ResolvedFilter;
 
-/// Proof that `principal` may read `table` (share granted, recipient active).
+/// Proof that `principal` may read `table` (share granted, recipient active), with the
+/// partition filter that applies to it.
 #[derive(Debug, Clone)]
 pub struct Authorized {
     table: SharedTable,
     principal: Principal,
+    filter: Option<ResolvedFilter>,
 }
 
 impl Authorized {
@@ -27,6 +30,10 @@ impl Authorized {
     /// The caller.
     pub fn principal(&self) -> &Principal {
         &self.principal
+    }
+    /// The mandatory partition filter (`None` = every file qualifies).
+    pub fn partition_filter(&self) -> Option<&ResolvedFilter> {
+        self.filter.as_ref()
     }
 }
 
@@ -40,9 +47,14 @@ pub enum Denial {
 /// Decides whether `principal` may read `table`.
 pub fn authorize_table(principal: &Principal, table: SharedTable) -> Result<Authorized, Denial> {
     if principal.grants.covers(&table.share) {
+        let filter = table
+            .partition_spec
+            .as_ref()
+            .map(|spec| spec.resolve(&principal.properties));
         Ok(Authorized {
             table,
             principal: principal.clone(),
+            filter,
         })
     } else {
         Err(Denial::NotGranted)
@@ -71,6 +83,7 @@ mod tests {
                 .unwrap_or_else(|e| unreachable!("{e}")),
             history_shared: false,
             start_version: 0,
+            partition_spec: None,
         }
     }
 
@@ -82,6 +95,7 @@ mod tests {
             token_prefix: "lks_abcd".into(),
             kind: PrincipalKind::Recipient,
             grants: Grants::Shares(vec!["Sales".into()]),
+            properties: Default::default(),
         };
         assert!(authorize_table(&p, table("sales")).is_ok());
         assert_eq!(

@@ -1,6 +1,8 @@
 //! Extractors: the authenticated caller and the capabilities header.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
@@ -26,8 +28,36 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts);
-        Ok(Self(state.service.authenticate(token.as_deref()).await?))
+        let ip = client_ip(parts, &state.trusted_proxies);
+        Ok(Self(
+            state.service.authenticate(token.as_deref(), ip).await?,
+        ))
     }
+}
+
+/// The caller's address: the TCP peer, or — only when the peer is a configured trusted proxy —
+/// the right-most `X-Forwarded-For` address that is not itself a trusted proxy.
+pub(crate) fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    if trusted.is_empty() || !trusted.iter().any(|n| n.contains(&peer)) {
+        return Some(peer);
+    }
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.iter().any(|n| n.contains(ip)))
+        .or(Some(peer))
 }
 
 /// Parsed `delta-sharing-capabilities` request header.

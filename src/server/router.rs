@@ -20,6 +20,8 @@ pub struct AppState {
     pub scheme: &'static str,
     /// Endpoint URL as bound (fallback when a request has no usable Host header).
     pub bound_base: String,
+    /// Proxies whose `X-Forwarded-For` is believed (empty = none, the default).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The recipient API (relative to the prefix): method and path, as in

@@ -1,5 +1,9 @@
 //! Authentication: bearer token → [`Principal`].
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 use super::{Service, ServiceError};
 use crate::domain::model::{Grants, Principal, PrincipalKind};
 use crate::domain::token;
@@ -7,7 +11,15 @@ use crate::domain::token;
 impl Service {
     /// Resolves the bearer token of a request. Unknown, revoked and expired tokens are refused
     /// (fail closed); a missing token is accepted only with `--allow-anonymous`.
-    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Principal, ServiceError> {
+    ///
+    /// `client_ip` is the caller's address (the TCP peer, or the forwarded address when the
+    /// peer is a trusted proxy); a recipient with an IP allow list is refused (403) from
+    /// anywhere else.
+    pub async fn authenticate(
+        &self,
+        bearer: Option<&str>,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Principal, ServiceError> {
         let Some(presented) = bearer.map(str::trim).filter(|t| !t.is_empty()) else {
             if self.inner.settings.allow_anonymous {
                 return Ok(Principal::anonymous());
@@ -43,10 +55,17 @@ impl Service {
                 "the bearer token has expired: ask your data provider for a new profile".into(),
             ));
         }
+        if !ip_allowed(&record.ip_access_list, client_ip) {
+            return Err(ServiceError::Forbidden(format!(
+                "requests for recipient '{}' are not allowed from {}",
+                record.recipient_name,
+                client_ip.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string())
+            )));
+        }
         let shares = self
             .inner
             .catalog
-            .granted_shares(&record.recipient_id)
+            .granted_shares(&record.recipient_id, self.now_ms())
             .await?;
         Ok(Principal {
             recipient_id: record.recipient_id,
@@ -54,6 +73,42 @@ impl Service {
             token_prefix: record.prefix,
             kind: PrincipalKind::Recipient,
             grants: Grants::Shares(shares),
+            properties: record.properties,
         })
+    }
+}
+
+/// Whether `ip` is in the allow list (empty list = any address; an unparsable entry allows
+/// nothing, and an unknown address is refused when a list exists).
+pub(crate) fn ip_allowed(list: &[String], ip: Option<IpAddr>) -> bool {
+    if list.is_empty() {
+        return true;
+    }
+    let Some(ip) = ip else { return false };
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    list.iter().any(|entry| match entry.parse::<IpNet>() {
+        Ok(net) => net.contains(&ip),
+        Err(_) => entry.parse::<IpAddr>().is_ok_and(|single| single == ip),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists() {
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        assert!(ip_allowed(&[], ip("1.2.3.4")));
+        let list = vec!["10.1.2.0/24".to_owned(), "192.168.0.7".to_owned()];
+        assert!(ip_allowed(&list, ip("10.1.2.200")));
+        assert!(ip_allowed(&list, ip("192.168.0.7")));
+        assert!(ip_allowed(&list, ip("::ffff:10.1.2.9")));
+        assert!(!ip_allowed(&list, ip("10.1.3.1")));
+        assert!(!ip_allowed(&list, None));
+        assert!(!ip_allowed(&["garbage".to_owned()], ip("10.1.2.1")));
     }
 }

@@ -149,7 +149,18 @@ impl Emitter {
         futures::stream::unfold(self, |mut e| async move { e.next_chunk().map(|c| (c, e)) })
     }
 
+    /// The recipient's mandatory partition filter (applied before any hint).
+    fn allowed(&self, file: &ActiveFile) -> bool {
+        self.ctx
+            .auth
+            .partition_filter()
+            .is_none_or(|f| f.matches(&file.partition_values, &self.ctx.info.partition_keys))
+    }
+
     fn keep(&self, file: &ActiveFile) -> bool {
+        if !self.allowed(file) {
+            return false;
+        }
         let Some(predicate) = &self.selection.predicate else {
             return true;
         };
@@ -219,6 +230,9 @@ impl Emitter {
                 Source::Changes { items, .. } => {
                     self.pos += 1;
                     if matches!(items[i], ChangeItem::File { .. }) {
+                        if !self.file_at(i).is_some_and(|f| self.allowed(f)) {
+                            continue;
+                        }
                         files += 1;
                     }
                 }

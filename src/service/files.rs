@@ -105,7 +105,10 @@ impl Service {
                     recipient_name: name,
                     token_prefix: String::new(),
                     kind: PrincipalKind::Recipient,
-                    grants: Grants::Shares(self.inner.catalog.granted_shares(id).await?),
+                    grants: Grants::Shares(
+                        self.inner.catalog.granted_shares(id, self.now_ms()).await?,
+                    ),
+                    properties: Default::default(),
                 }),
             },
         })

@@ -62,7 +62,15 @@ pub async fn start(
     )));
     let tok = token::generate();
     catalog
-        .create_recipient("r", &["s".to_owned()], &tok, None, 0)
+        .create_recipient(
+            &lakeshare::catalog::NewRecipient {
+                name: "r".to_owned(),
+                shares: vec!["s".to_owned()],
+                ..Default::default()
+            },
+            &tok,
+            0,
+        )
         .await
         .unwrap();
     let signer = make_signer(keyring.clone());
@@ -82,6 +90,7 @@ pub async fn start(
         prefix: "/delta-sharing".to_owned(),
         scheme: "http",
         bound_base: base.clone(),
+        trusted_proxies: Vec::new(),
     });
     tokio::spawn(async move {
         axum::serve(
