@@ -181,6 +181,9 @@ impl Service {
         body: &[u8],
         public_base: &str,
     ) -> Result<NdjsonResponse, ServiceError> {
+        let auth = self
+            .authorize(principal, t.share, t.schema, t.table)
+            .await?;
         let id_hash = file_id_hash
             .map(FileIdHash::parse)
             .transpose()
@@ -192,9 +195,6 @@ impl Service {
                 ServiceError::Malformed(format!("the request body is not a valid JSON object: {e}"))
             })?
         };
-        let auth = self
-            .authorize(principal, t.share, t.schema, t.table)
-            .await?;
         let settings = &self.inner.settings;
         let now = self.now_ms();
         let not_found = || ServiceError::NotFound(format!("query '{query_id}' not found"));

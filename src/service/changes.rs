@@ -88,6 +88,10 @@ impl Service {
         params: &ChangesParams,
         public_base: &str,
     ) -> Result<NdjsonResponse, ServiceError> {
+        // Authorize first: callers learn nothing about tables they may not read.
+        let auth = self
+            .authorize(principal, t.share, t.schema, t.table)
+            .await?;
         let id_hash = file_id_hash
             .map(FileIdHash::parse)
             .transpose()
@@ -151,9 +155,6 @@ impl Service {
             .map(|t| parse_timestamp(t).map_err(|e| bad(format!("Invalid endingTimestamp: {e}"))))
             .transpose()?;
 
-        let auth = self
-            .authorize(principal, t.share, t.schema, t.table)
-            .await?;
         let table = auth.table().clone();
         if !table.history_shared {
             return Err(bad(format!(

@@ -16,6 +16,10 @@ impl Service {
         version: Option<&str>,
         timestamp: Option<&str>,
     ) -> Result<NdjsonResponse, ServiceError> {
+        // Authorize first: callers learn nothing about tables they may not read.
+        let auth = self
+            .authorize(principal, t.share, t.schema, t.table)
+            .await?;
         let spec = match (version, timestamp) {
             (Some(_), Some(_)) => {
                 return Err(ServiceError::InvalidParameter(
@@ -30,7 +34,7 @@ impl Service {
             (None, Some(t)) => VersionSpec::Timestamp(t.to_owned()),
             (None, None) => VersionSpec::Latest,
         };
-        let opened = self.open_table(principal, t, spec, caps).await?;
+        let opened = self.open_table(&auth, spec, caps).await?;
         Ok(NdjsonResponse::fixed(
             opened.resolved.snapshot.version(),
             opened.format,

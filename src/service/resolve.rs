@@ -96,19 +96,15 @@ impl Service {
         authorize_table(principal, found).map_err(|_| missing())
     }
 
-    /// The common first steps of metadata and query: authorize, resolve the version (history
+    /// The common steps of metadata reads after authorization: resolve the version (history
     /// gate), negotiate the format, and build the protocol and metaData lines.
     pub(crate) async fn open_table(
         &self,
-        principal: &Principal,
-        t: TableRef<'_>,
+        auth: &Authorized,
         spec: VersionSpec,
         caps: &Capabilities,
     ) -> Result<Opened, ServiceError> {
-        let auth = self
-            .authorize(principal, t.share, t.schema, t.table)
-            .await?;
-        let resolved = self.resolve(&auth, spec).await?;
+        let resolved = self.resolve(auth, spec).await?;
         let format = format::negotiate(caps, &resolved.info, auth.table())?;
         let head = format::head_lines(format, &resolved.info, auth.table(), None, None)?;
         Ok(Opened {

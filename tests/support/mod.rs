@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use lakeshare::catalog::DynCatalog;
 use lakeshare::catalog::sqlite::SqliteCatalog;
+use lakeshare::catalog::{CatalogStore, DynCatalog};
 use lakeshare::delta::reader::TableReader;
 use lakeshare::domain::clock::SystemClock;
 use lakeshare::domain::token;
@@ -111,4 +111,39 @@ pub async fn start(
 /// The default local signer, scoped.
 pub fn local_signer(keyring: KeyringRef) -> DynUrlSigner {
     Arc::new(ScopedSigner::new(LocalUrlSigner::new(keyring, 3_600_000)))
+}
+
+/// Creates another recipient in the running server's store and returns its token.
+pub async fn add_recipient(
+    server: &TestServer,
+    name: &str,
+    shares: &[&str],
+    expires_at_ms: Option<i64>,
+) -> String {
+    let catalog = SqliteCatalog::open(&server._dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let tok = token::generate();
+    catalog
+        .create_recipient(
+            &lakeshare::catalog::NewRecipient {
+                name: name.to_owned(),
+                shares: shares.iter().map(|s| (*s).to_owned()).collect(),
+                token_expires_at_ms: expires_at_ms,
+                ..Default::default()
+            },
+            &tok,
+            0,
+        )
+        .await
+        .unwrap();
+    tok.secret
+}
+
+/// Revokes a recipient in the running server's store.
+pub async fn revoke(server: &TestServer, name: &str) {
+    let catalog = SqliteCatalog::open(&server._dir.path().join("state.db"))
+        .await
+        .unwrap();
+    assert!(catalog.revoke_recipient(name, 1).await.unwrap());
 }
