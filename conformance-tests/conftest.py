@@ -284,3 +284,31 @@ def client(env):
     import delta_sharing
 
     return delta_sharing.SharingClient(env.profile)
+
+
+# ---------------------------------------------------------------------------------- governance (issue C1)
+
+
+@pytest.fixture(scope="session")
+def gov_sales(work):
+    """The partitioned CDF table of the governance tests (gen_gov_tables.py), with its oracle reads:
+    {"path", "commit_mtimes_ms" {v: ms}, "latest_version", "snap" {v: Snapshot}, "cdf" Snapshot-ish dict}."""
+    root = work / "gov-tables"
+    gen = subprocess.run([sys.executable, str(HERE / "gen_gov_tables.py"), str(root)],
+                         capture_output=True, text=True, timeout=300)
+    assert gen.returncode == 0, f"gen_gov_tables.py failed:\n{gen.stdout}\n{gen.stderr}"
+    info = json.loads(gen.stdout.strip().splitlines()[-1])
+    times = {int(k): v for k, v in info["commit_mtimes_ms"].items()}
+    latest = max(times)
+    jobs = [{"key": f"v{v}", "kind": "read", "path": info["path"], "method": "to_pyarrow_table", "version": v}
+            for v in range(latest + 1)]
+    jobs.append({"key": "cdf", "kind": "cdf", "path": info["path"], "starting_version": 0, "ending_version": latest})
+    d = work / "gov-oracle"
+    d.mkdir(exist_ok=True)
+    res = oracle_mod.run_jobs(jobs, str(d))
+    for k, r in res.items():
+        assert r["ok"], f"oracle read {k} of gov-sales failed: {r['error']}"
+    snaps = {v: frames.Snapshot(res[f"v{v}"]["columns"], res[f"v{v}"]["types"], res[f"v{v}"]["rows"], "deltalake")
+             for v in range(latest + 1)}
+    return {"path": info["path"], "commit_mtimes_ms": times, "latest_version": latest, "snap": snaps,
+            "cdf": res["cdf"]}

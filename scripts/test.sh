@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit and integration tests (Rust), then the
-# conformance suite that drives the stock delta-sharing Python connector against the binary.
+# The whole test suite: formatting, lints, unit and integration tests (Rust, with the catalog
+# suite on SQLite and on a private PostgreSQL cluster), then the conformance suite that drives
+# the stock delta-sharing Python connector against the binary.
 # Builds once (debug) and runs every suite on that build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== cargo fmt --check"
 cargo fmt --check
+
+echo "== PostgreSQL for the catalog suite"
+eval "$(./scripts/postgres.sh)"
+trap './scripts/postgres.sh stop "$LAKESHARE_TEST_PG_DIR"' EXIT
+
 echo "== cargo clippy"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --all-targets --features pg-tests -- -D warnings
 echo "== cargo build"
-cargo build --locked
-echo "== cargo test"
-cargo test --locked
+cargo build --locked --features pg-tests
+echo "== cargo test (unit, in-process HTTP, catalog suite on SQLite and PostgreSQL)"
+cargo test --locked --features pg-tests
 
 echo "== python venv for the conformance suite"
 VENV="${LAKESHARE_VENV:-.venv}"

@@ -3,6 +3,7 @@
 //!
 //! SQLite (one local file) is the embedded default.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

@@ -19,7 +19,7 @@ use crate::domain::token::NewToken;
 use crate::storage::keyring::SigningKey;
 use crate::storage::location::TableLocation;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The SQLite catalog.
 #[derive(Debug, Clone)]
@@ -376,7 +376,7 @@ impl CatalogStore for SqliteCatalog {
     async fn granted_shares(&self, recipient_id: &str, now_ms: i64) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT share FROM grants WHERE recipient_id = ? \
-             AND (expires_at IS NULL OR expires_at > ?) ORDER BY share",
+             AND (expires_at IS NULL OR expires_at > ?) ORDER BY lower(share)",
         )
         .bind(recipient_id)
         .bind(now_ms)
@@ -421,15 +421,15 @@ impl CatalogStore for SqliteCatalog {
         if existing.is_some() {
             return Err(CatalogError::Conflict(format!("recipient '{name}'")));
         }
+        let mut canonical = Vec::with_capacity(recipient.shares.len());
         for share in &recipient.shares {
-            let found = sqlx::query("SELECT 1 FROM shares WHERE name = ?")
+            let found = sqlx::query("SELECT name FROM shares WHERE name = ?")
                 .bind(share)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(db_err)?;
-            if found.is_none() {
-                return Err(CatalogError::NotFound(format!("share '{share}'")));
-            }
+                .map_err(db_err)?
+                .ok_or_else(|| CatalogError::NotFound(format!("share '{share}'")))?;
+            canonical.push(found.try_get::<String, _>("name").map_err(db_err)?);
         }
         let id = Uuid::new_v4().to_string();
         sqlx::query(
@@ -456,7 +456,7 @@ impl CatalogStore for SqliteCatalog {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        for share in &recipient.shares {
+        for share in &canonical {
             sqlx::query(
                 "INSERT OR IGNORE INTO grants (recipient_id, share, created_at) VALUES (?, ?, ?)",
             )

@@ -4,7 +4,6 @@ use clap::Subcommand;
 
 use super::StoreArgs;
 use super::wiring;
-use crate::catalog::CatalogStore;
 use crate::storage::keyring::SigningKey;
 
 /// Key subcommands.

@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use super::StoreArgs;
 use super::wiring;
-use crate::catalog::{CatalogStore, NewRecipient, RecipientUpdate};
+use crate::catalog::{NewRecipient, RecipientUpdate};
 use crate::domain::model::RecipientInfo;
 use crate::domain::token;
 use crate::protocol::profile::ProfileV1;
@@ -256,9 +256,7 @@ fn recipient_json(r: &RecipientInfo, now: i64) -> serde_json::Value {
     })
 }
 
-async fn open(
-    store: &StoreArgs,
-) -> anyhow::Result<std::sync::Arc<crate::catalog::sqlite::SqliteCatalog>> {
+async fn open(store: &StoreArgs) -> anyhow::Result<crate::catalog::DynCatalog> {
     let catalog = wiring::open_catalog(&wiring::state_path(store)?).await?;
     if let Some(cfg) = &store.config {
         let config = crate::config::load(cfg).map_err(anyhow::Error::msg)?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::StoreArgs;
+use crate::catalog::postgres::PgCatalog;
 use crate::catalog::sqlite::SqliteCatalog;
 use crate::catalog::{CatalogStore, DynCatalog};
 use crate::config::Config;
@@ -18,7 +19,8 @@ use crate::storage::keyring::{Keyring, KeyringRef, SigningKey};
 use crate::storage::local::LocalUrlSigner;
 use crate::storage::signer::ScopedSigner;
 
-/// The state store path for `args` (explicit `--state`, else next to the config).
+/// The state store for `args`: explicit `--state` (a SQLite file path, or a `postgres://` URL
+/// for a catalog shared by several replicas), else `lakeshare.db` next to the config.
 pub fn state_path(args: &StoreArgs) -> anyhow::Result<PathBuf> {
     if let Some(p) = &args.state {
         return Ok(p.clone());
@@ -40,10 +42,17 @@ pub fn default_state_path(config: &Path) -> PathBuf {
         .join("lakeshare.db")
 }
 
-/// Opens the state store.
-pub async fn open_catalog(path: &Path) -> anyhow::Result<Arc<SqliteCatalog>> {
-    Ok(Arc::new(SqliteCatalog::open(path).await.with_context(
-        || format!("cannot open state store {}", path.display()),
+/// Opens the state store: PostgreSQL for `postgres://` / `postgresql://` URLs, else SQLite.
+pub async fn open_catalog(location: &Path) -> anyhow::Result<DynCatalog> {
+    let text = location.to_string_lossy();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        let pg = PgCatalog::connect(&text)
+            .await
+            .context("cannot open the PostgreSQL state store")?;
+        return Ok(Arc::new(pg));
+    }
+    Ok(Arc::new(SqliteCatalog::open(location).await.with_context(
+        || format!("cannot open state store {}", location.display()),
     )?))
 }
 

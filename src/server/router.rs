@@ -110,5 +110,39 @@ pub fn build_router(state: AppState) -> Router {
     } else {
         root.nest(&state.prefix, api)
     };
-    app.fallback(not_found).with_state(state)
+    app.fallback(not_found)
+        .layer(axum::middleware::from_fn(read_body_first))
+        .with_state(state)
+}
+
+/// Largest request body accepted (query bodies are small; hints are limited to 1 MiB).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Reads the whole request body before routing, so that a request refused early (401/403
+/// before its body was looked at) leaves the connection clean for keep-alive reuse.
+async fn read_body_first(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let mut r = ApiError(ServiceError::Malformed(format!(
+                "the request body is larger than {MAX_BODY_BYTES} bytes"
+            )))
+            .into_response();
+            *r.status_mut() = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+            r.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            return r;
+        }
+    };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }

@@ -1,0 +1,682 @@
+//! [`CatalogStore`] on PostgreSQL through sqlx: the shared catalog of several replicas.
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::sqlite::{derived_share_id, derived_table_id};
+
+use std::collections::BTreeMap;
+
+use super::{
+    CatalogError, CatalogStore, NewRecipient, RecipientUpdate, Result, ShareDecl, TokenRecord,
+};
+use crate::domain::model::{RecipientInfo, Schema, Share, SharedTable, TokenInfo};
+use crate::domain::partition_filter::PartitionSpec;
+use crate::domain::token::NewToken;
+use crate::storage::keyring::SigningKey;
+use crate::storage::location::TableLocation;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The PostgreSQL catalog.
+#[derive(Debug, Clone)]
+pub struct PgCatalog {
+    pool: PgPool,
+}
+
+fn db_err(e: sqlx::Error) -> CatalogError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            CatalogError::Conflict(d.message().to_owned())
+        }
+        _ => CatalogError::Unavailable(e.to_string()),
+    }
+}
+
+impl PgCatalog {
+    async fn recipient_info(&self, r: &PgRow) -> Result<RecipientInfo> {
+        let id: String = r.try_get("id").map_err(db_err)?;
+        let tokens = sqlx::query(
+            "SELECT prefix, created_at, expires_at, revoked_at FROM tokens \
+             WHERE recipient_id = $1 ORDER BY created_at",
+        )
+        .bind(&id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|t| {
+            Ok(TokenInfo {
+                prefix: t.try_get("prefix").map_err(db_err)?,
+                created_at_ms: t.try_get("created_at").map_err(db_err)?,
+                expires_at_ms: t.try_get("expires_at").map_err(db_err)?,
+                revoked_at_ms: t.try_get("revoked_at").map_err(db_err)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let grants = sqlx::query("SELECT share, expires_at FROM grants WHERE recipient_id = $1")
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|g| {
+                Ok((
+                    g.try_get::<String, _>("share").map_err(db_err)?,
+                    g.try_get::<Option<i64>, _>("expires_at").map_err(db_err)?,
+                ))
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok(RecipientInfo {
+            shares: grants.keys().cloned().collect(),
+            grant_expiries: grants,
+            name: r.try_get("name").map_err(db_err)?,
+            created_at_ms: r.try_get("created_at").map_err(db_err)?,
+            revoked_at_ms: r.try_get("revoked_at").map_err(db_err)?,
+            properties: json_map(&r.try_get::<String, _>("properties").map_err(db_err)?)?,
+            ip_access_list: json_list(&r.try_get::<String, _>("ip_access_list").map_err(db_err)?)?,
+            tokens,
+            id,
+        })
+    }
+
+    /// Connects to `url` (`postgres://...`) and runs migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(db_err)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| CatalogError::Unavailable(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    fn table_from_row(row: &PgRow) -> Result<SharedTable> {
+        let share: String = row.try_get("share").map_err(db_err)?;
+        let location: String = row.try_get("location").map_err(db_err)?;
+        let url = url::Url::parse(&location)
+            .map_err(|e| CatalogError::Invalid(format!("stored location '{location}': {e}")))?;
+        Ok(SharedTable {
+            share_id: derived_share_id(&share),
+            share,
+            schema: row.try_get("schema_name").map_err(db_err)?,
+            name: row.try_get("name").map_err(db_err)?,
+            id: row.try_get("id").map_err(db_err)?,
+            location: TableLocation::from_url(url)
+                .map_err(|e| CatalogError::Invalid(e.to_string()))?,
+            history_shared: row.try_get::<i64, _>("history_shared").map_err(db_err)? != 0,
+            start_version: row.try_get("start_version").map_err(db_err)?,
+            partition_spec: row
+                .try_get::<Option<String>, _>("partition_filter")
+                .map_err(db_err)?
+                .map(|j| serde_json::from_str::<PartitionSpec>(&j))
+                .transpose()
+                .map_err(|e| CatalogError::Invalid(format!("stored partition filter: {e}")))?,
+        })
+    }
+}
+
+const TABLE_COLUMNS: &str =
+    "share, schema_name, name, id, location, history_shared, start_version, partition_filter";
+
+fn json_map(text: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(text).map_err(|e| CatalogError::Invalid(format!("stored properties: {e}")))
+}
+
+fn json_list(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| CatalogError::Invalid(format!("stored IP list: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| CatalogError::Invalid(e.to_string()))
+}
+
+#[async_trait]
+impl CatalogStore for PgCatalog {
+    async fn import_shared_objects(&self, shares: &[ShareDecl]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for stmt in [
+            "DELETE FROM shared_tables",
+            "DELETE FROM schemas",
+            "DELETE FROM shares",
+        ] {
+            sqlx::query(stmt).execute(&mut *tx).await.map_err(db_err)?;
+        }
+        let mut table_pos = 0i64;
+        for (si, share) in shares.iter().enumerate() {
+            sqlx::query("INSERT INTO shares (name, id, position) VALUES ($1, $2, $3)")
+                .bind(&share.name)
+                .bind(derived_share_id(&share.name))
+                .bind(si as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            for (ci, schema) in share.schemas.iter().enumerate() {
+                sqlx::query("INSERT INTO schemas (share, name, position) VALUES ($1, $2, $3)")
+                    .bind(&share.name)
+                    .bind(&schema.name)
+                    .bind(ci as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                for table in &schema.tables {
+                    let id = table
+                        .id
+                        .clone()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| {
+                            derived_table_id(&share.name, &schema.name, &table.name)
+                        });
+                    sqlx::query(
+                        "INSERT INTO shared_tables (share, schema_name, name, id, location, \
+                         history_shared, start_version, position, partition_filter) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&share.name)
+                    .bind(&schema.name)
+                    .bind(&table.name)
+                    .bind(id)
+                    .bind(&table.location)
+                    .bind(i64::from(table.history_shared))
+                    .bind(table.start_version)
+                    .bind(table_pos)
+                    .bind(&table.partition_filter)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    table_pos += 1;
+                }
+            }
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_shares(&self) -> Result<Vec<Share>> {
+        let rows = sqlx::query("SELECT name, id FROM shares ORDER BY position")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Share {
+                    name: r.try_get("name").map_err(db_err)?,
+                    id: r.try_get("id").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn get_share(&self, share: &str) -> Result<Option<Share>> {
+        let row = sqlx::query("SELECT name, id FROM shares WHERE lower(name) = lower($1)")
+            .bind(share)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| {
+            Ok(Share {
+                name: r.try_get("name").map_err(db_err)?,
+                id: r.try_get("id").map_err(db_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_schemas(&self, share: &str) -> Result<Option<Vec<Schema>>> {
+        let Some(found) = self.get_share(share).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT name FROM schemas WHERE lower(share) = lower($1) ORDER BY position",
+        )
+        .bind(&found.name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Schema {
+                    share: found.name.clone(),
+                    name: r.try_get("name").map_err(db_err)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    async fn list_tables(
+        &self,
+        share: &str,
+        schema: Option<&str>,
+    ) -> Result<Option<Vec<SharedTable>>> {
+        let Some(found) = self.get_share(share).await? else {
+            return Ok(None);
+        };
+        let rows = if let Some(schema) = schema {
+            let exists = sqlx::query("SELECT 1 FROM schemas WHERE lower(share) = lower($1) AND lower(name) = lower($2)")
+                .bind(&found.name)
+                .bind(schema)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            sqlx::query(&format!(
+                "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE lower(share) = lower($1) AND lower(schema_name) = lower($2) \
+                 ORDER BY position"
+            ))
+            .bind(&found.name)
+            .bind(schema)
+            .fetch_all(&self.pool)
+            .await
+        } else {
+            sqlx::query(&format!(
+                "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE lower(share) = lower($1) ORDER BY position"
+            ))
+            .bind(&found.name)
+            .fetch_all(&self.pool)
+            .await
+        }
+        .map_err(db_err)?;
+        rows.iter()
+            .map(Self::table_from_row)
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    async fn get_table(
+        &self,
+        share: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<SharedTable>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE lower(share) = lower($1) AND lower(schema_name) = lower($2) \
+             AND lower(name) = lower($3)"
+        ))
+        .bind(share)
+        .bind(schema)
+        .bind(table)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(Self::table_from_row).transpose()
+    }
+
+    async fn get_table_by_id(&self, id: &str) -> Result<Option<SharedTable>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(Self::table_from_row).transpose()
+    }
+
+    async fn lookup_token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(
+            "SELECT t.hash, t.recipient_id, r.name, t.prefix, t.expires_at, t.revoked_at, \
+             r.revoked_at AS recipient_revoked_at, r.properties, r.ip_access_list \
+             FROM tokens t JOIN recipients r ON r.id = t.recipient_id WHERE t.hash = $1",
+        )
+        .bind(&hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            Ok(TokenRecord {
+                hash: r.try_get("hash").map_err(db_err)?,
+                recipient_id: r.try_get("recipient_id").map_err(db_err)?,
+                recipient_name: r.try_get("name").map_err(db_err)?,
+                prefix: r.try_get("prefix").map_err(db_err)?,
+                expires_at_ms: r.try_get("expires_at").map_err(db_err)?,
+                token_revoked_at_ms: r.try_get("revoked_at").map_err(db_err)?,
+                recipient_revoked_at_ms: r.try_get("recipient_revoked_at").map_err(db_err)?,
+                properties: json_map(&r.try_get::<String, _>("properties").map_err(db_err)?)?,
+                ip_access_list: json_list(
+                    &r.try_get::<String, _>("ip_access_list").map_err(db_err)?,
+                )?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn granted_shares(&self, recipient_id: &str, now_ms: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT share FROM grants WHERE recipient_id = $1 \
+             AND (expires_at IS NULL OR expires_at > $2) ORDER BY lower(share)",
+        )
+        .bind(recipient_id)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| r.try_get("share").map_err(db_err))
+            .collect()
+    }
+
+    async fn active_recipient_name(&self, recipient_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT name FROM recipients WHERE id = $1 AND revoked_at IS NULL")
+            .bind(recipient_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| r.try_get("name").map_err(db_err)).transpose()
+    }
+
+    async fn active_recipient_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM recipients WHERE revoked_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.try_get("n").map_err(db_err)
+    }
+
+    async fn create_recipient(
+        &self,
+        recipient: &NewRecipient,
+        token: &NewToken,
+        now_ms: i64,
+    ) -> Result<String> {
+        let name = &recipient.name;
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let existing = sqlx::query("SELECT id FROM recipients WHERE lower(name) = lower($1)")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if existing.is_some() {
+            return Err(CatalogError::Conflict(format!("recipient '{name}'")));
+        }
+        let mut canonical = Vec::with_capacity(recipient.shares.len());
+        for share in &recipient.shares {
+            let found = sqlx::query("SELECT name FROM shares WHERE lower(name) = lower($1)")
+                .bind(share)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| CatalogError::NotFound(format!("share '{share}'")))?;
+            canonical.push(found.try_get::<String, _>("name").map_err(db_err)?);
+        }
+        let id = Uuid::new_v4().to_string();
+        sqlx::query(
+            "INSERT INTO recipients (id, name, created_at, properties, ip_access_list) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(now_ms)
+        .bind(to_json(&recipient.properties)?)
+        .bind(to_json(&recipient.ip_access_list)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&token.hash[..])
+        .bind(&id)
+        .bind(&token.display_prefix)
+        .bind(now_ms)
+        .bind(recipient.token_expires_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for share in &canonical {
+            sqlx::query(
+                "INSERT INTO grants (recipient_id, share, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(share)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(id)
+    }
+
+    async fn update_recipient(&self, name: &str, update: &RecipientUpdate) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id, properties FROM recipients WHERE lower(name) = lower($1) AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(false) };
+        let id: String = row.try_get("id").map_err(db_err)?;
+        let mut props = json_map(&row.try_get::<String, _>("properties").map_err(db_err)?)?;
+        for k in &update.remove_properties {
+            props.remove(k);
+        }
+        props.extend(update.set_properties.clone());
+        sqlx::query("UPDATE recipients SET properties = $1 WHERE id = $2")
+            .bind(to_json(&props)?)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if let Some(ips) = &update.ip_access_list {
+            sqlx::query("UPDATE recipients SET ip_access_list = $1 WHERE id = $2")
+                .bind(to_json(ips)?)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn rotate_token(
+        &self,
+        name: &str,
+        token: &NewToken,
+        expires_at_ms: Option<i64>,
+        grace_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id FROM recipients WHERE lower(name) = lower($1) AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(false) };
+        let id: String = row.try_get("id").map_err(db_err)?;
+        if grace_ms <= 0 {
+            sqlx::query(
+                "UPDATE tokens SET revoked_at = $1 WHERE recipient_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now_ms)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        } else {
+            let until = now_ms.saturating_add(grace_ms);
+            sqlx::query(
+                "UPDATE tokens SET expires_at = $1 WHERE recipient_id = $2 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $3)",
+            )
+            .bind(until)
+            .bind(&id)
+            .bind(until)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        sqlx::query(
+            "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&token.hash[..])
+        .bind(&id)
+        .bind(&token.display_prefix)
+        .bind(now_ms)
+        .bind(expires_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn add_grant(
+        &self,
+        recipient: &str,
+        share: &str,
+        expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id FROM recipients WHERE lower(name) = lower($1) AND revoked_at IS NULL",
+        )
+        .bind(recipient)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| CatalogError::NotFound(format!("recipient '{recipient}'")))?;
+        let id: String = row.try_get("id").map_err(db_err)?;
+        let found = sqlx::query("SELECT name FROM shares WHERE lower(name) = lower($1)")
+            .bind(share)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| CatalogError::NotFound(format!("share '{share}'")))?;
+        let share_name: String = found.try_get("name").map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO grants (recipient_id, share, created_at, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (recipient_id, lower(share)) DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .bind(&id)
+        .bind(&share_name)
+        .bind(now_ms)
+        .bind(expires_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn remove_grant(&self, recipient: &str, share: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM grants WHERE lower(share) = lower($1) AND recipient_id = \
+             (SELECT id FROM recipients WHERE lower(name) = lower($2))",
+        )
+        .bind(share)
+        .bind(recipient)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn get_recipient(&self, name: &str) -> Result<Option<RecipientInfo>> {
+        let row = sqlx::query(
+            "SELECT id, name, created_at, revoked_at, properties, ip_access_list \
+             FROM recipients WHERE lower(name) = lower($1)",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match row {
+            None => Ok(None),
+            Some(r) => self.recipient_info(&r).await.map(Some),
+        }
+    }
+
+    async fn revoke_recipient(&self, name: &str, now_ms: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id FROM recipients WHERE lower(name) = lower($1) AND revoked_at IS NULL",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(false) };
+        let id: String = row.try_get("id").map_err(db_err)?;
+        sqlx::query("UPDATE recipients SET revoked_at = $1 WHERE id = $2")
+            .bind(now_ms)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE recipient_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn list_recipients(&self) -> Result<Vec<RecipientInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, revoked_at, properties, ip_access_list \
+             FROM recipients ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(self.recipient_info(&r).await?);
+        }
+        Ok(out)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
+        let rows = sqlx::query("SELECT id, secret, created_at, retired_at FROM signing_keys")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SigningKey {
+                    id: r.try_get("id").map_err(db_err)?,
+                    secret: r.try_get("secret").map_err(db_err)?,
+                    created_at_ms: r.try_get("created_at").map_err(db_err)?,
+                    retired_at_ms: r.try_get("retired_at").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn rotate_signing_key(&self, key: &SigningKey, now_ms: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
+            .bind(&key.id)
+            .bind(&key.secret)
+            .bind(key.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+}

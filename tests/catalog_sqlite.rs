@@ -1,0 +1,15 @@
+//! The catalog conformance suite on SQLite.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/catalog_suite.rs"]
+mod catalog_suite;
+
+#[tokio::test]
+async fn sqlite_catalog_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lakeshare::catalog::sqlite::SqliteCatalog::open(&dir.path().join("s.db"))
+        .await
+        .unwrap();
+    catalog_suite::run(&store).await;
+}

@@ -1,0 +1,257 @@
+//! The `CatalogStore` conformance suite: one set of assertions every implementation runs.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use lakeshare::catalog::{
+    CatalogStore, NewRecipient, RecipientUpdate, SchemaDecl, ShareDecl, TableDecl,
+};
+use lakeshare::domain::token;
+use lakeshare::storage::keyring::SigningKey;
+
+fn decls() -> Vec<ShareDecl> {
+    let table = |name: &str, history: bool| TableDecl {
+        name: name.to_owned(),
+        id: None,
+        location: format!("file:///data/{name}/"),
+        history_shared: history,
+        start_version: 0,
+        partition_filter: None,
+    };
+    vec![
+        ShareDecl {
+            name: "Sales".to_owned(),
+            schemas: vec![
+                SchemaDecl {
+                    name: "eu".to_owned(),
+                    tables: vec![table("orders", true), table("Customers", false)],
+                },
+                SchemaDecl {
+                    name: "us".to_owned(),
+                    tables: vec![TableDecl {
+                        partition_filter: Some(
+                            r#"[{"values":[{"name":"country","op":"EQUAL","recipientPropertyKey":"c"}]}]"#
+                                .to_owned(),
+                        ),
+                        ..table("returns", true)
+                    }],
+                },
+            ],
+        },
+        ShareDecl {
+            name: "hr".to_owned(),
+            schemas: vec![],
+        },
+    ]
+}
+
+/// Runs every check against `store` (a fresh, empty store).
+pub async fn run(store: &dyn CatalogStore) {
+    // Shared objects: order, case-insensitive lookups, ids, partition filters.
+    store.import_shared_objects(&decls()).await.unwrap();
+    store.import_shared_objects(&decls()).await.unwrap(); // idempotent
+    let shares = store.list_shares().await.unwrap();
+    assert_eq!(
+        shares.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["Sales", "hr"]
+    );
+    assert_eq!(
+        store.get_share("SALES").await.unwrap().unwrap().name,
+        "Sales"
+    );
+    assert!(store.get_share("nope").await.unwrap().is_none());
+    let schemas = store.list_schemas("sales").await.unwrap().unwrap();
+    assert_eq!(
+        schemas.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["eu", "us"]
+    );
+    assert!(store.list_schemas("nope").await.unwrap().is_none());
+    let all = store.list_tables("Sales", None).await.unwrap().unwrap();
+    assert_eq!(
+        all.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["orders", "Customers", "returns"]
+    );
+    assert!(
+        store
+            .list_tables("Sales", Some("nope"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let t = store
+        .get_table("SALES", "EU", "customers")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.name, "Customers");
+    assert!(!t.history_shared);
+    let r = store
+        .get_table("sales", "us", "returns")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.partition_spec.is_some());
+    assert_eq!(
+        store.get_table_by_id(&r.id).await.unwrap().unwrap().name,
+        "returns"
+    );
+
+    // Recipients and tokens.
+    assert_eq!(store.active_recipient_count().await.unwrap(), 0);
+    let tok = token::generate();
+    let id = store
+        .create_recipient(
+            &NewRecipient {
+                name: "Acme".to_owned(),
+                shares: vec!["sales".to_owned()],
+                token_expires_at_ms: Some(10_000),
+                properties: [("c".to_owned(), "US".to_owned())].into(),
+                ip_access_list: vec!["10.0.0.0/8".to_owned()],
+            },
+            &tok,
+            1_000,
+        )
+        .await
+        .unwrap();
+    let dup = store
+        .create_recipient(
+            &NewRecipient {
+                name: "ACME".to_owned(),
+                ..NewRecipient::default()
+            },
+            &token::generate(),
+            1_000,
+        )
+        .await;
+    assert!(
+        dup.is_err(),
+        "recipient names are unique case-insensitively"
+    );
+    let bad_share = store
+        .create_recipient(
+            &NewRecipient {
+                name: "other".to_owned(),
+                shares: vec!["nope".to_owned()],
+                ..NewRecipient::default()
+            },
+            &token::generate(),
+            1_000,
+        )
+        .await;
+    assert!(bad_share.is_err(), "granting an unknown share fails");
+    let rec = store.lookup_token(&tok.hash).await.unwrap().unwrap();
+    assert_eq!(rec.recipient_id, id);
+    assert_eq!(rec.expires_at_ms, Some(10_000));
+    assert_eq!(rec.properties.get("c").map(String::as_str), Some("US"));
+    assert_eq!(rec.ip_access_list, ["10.0.0.0/8"]);
+    assert!(
+        store
+            .lookup_token(&token::hash("nope"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.granted_shares(&id, 2_000).await.unwrap(), ["Sales"]);
+    assert_eq!(store.active_recipient_count().await.unwrap(), 1);
+    assert_eq!(
+        store.active_recipient_name(&id).await.unwrap().as_deref(),
+        Some("Acme")
+    );
+
+    // Updates.
+    let update = RecipientUpdate {
+        set_properties: [("region".to_owned(), "emea".to_owned())].into(),
+        remove_properties: vec!["c".to_owned()],
+        ip_access_list: Some(vec![]),
+    };
+    assert!(store.update_recipient("acme", &update).await.unwrap());
+    let rec = store.lookup_token(&tok.hash).await.unwrap().unwrap();
+    assert_eq!(rec.properties.len(), 1);
+    assert!(rec.ip_access_list.is_empty());
+
+    // Grants with expiry.
+    store
+        .add_grant("acme", "HR", Some(5_000), 2_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.granted_shares(&id, 4_999).await.unwrap(),
+        ["hr", "Sales"]
+    );
+    assert_eq!(store.granted_shares(&id, 5_000).await.unwrap(), ["Sales"]);
+    store.add_grant("acme", "hr", None, 2_000).await.unwrap(); // replaces the expiry
+    assert_eq!(
+        store.granted_shares(&id, 9_000).await.unwrap(),
+        ["hr", "Sales"]
+    );
+    assert!(store.remove_grant("acme", "hr").await.unwrap());
+    assert!(!store.remove_grant("acme", "hr").await.unwrap());
+    assert!(store.add_grant("acme", "nope", None, 1).await.is_err());
+
+    // Rotation with grace, then without.
+    let second = token::generate();
+    assert!(
+        store
+            .rotate_token("acme", &second, None, 3_000, 4_000)
+            .await
+            .unwrap()
+    );
+    let old = store.lookup_token(&tok.hash).await.unwrap().unwrap();
+    assert_eq!(
+        old.expires_at_ms,
+        Some(7_000),
+        "old token expires after the grace"
+    );
+    assert!(old.token_revoked_at_ms.is_none());
+    let third = token::generate();
+    assert!(
+        store
+            .rotate_token("acme", &third, None, 0, 5_000)
+            .await
+            .unwrap()
+    );
+    let second_rec = store.lookup_token(&second.hash).await.unwrap().unwrap();
+    assert_eq!(second_rec.token_revoked_at_ms, Some(5_000));
+    assert!(
+        store
+            .lookup_token(&third.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .token_revoked_at_ms
+            .is_none()
+    );
+    let info = store.get_recipient("ACME").await.unwrap().unwrap();
+    assert_eq!(info.tokens.len(), 3);
+    assert_eq!(
+        info.properties.get("region").map(String::as_str),
+        Some("emea")
+    );
+
+    // Revocation.
+    assert!(store.revoke_recipient("acme", 6_000).await.unwrap());
+    assert!(!store.revoke_recipient("acme", 6_000).await.unwrap());
+    let rec = store.lookup_token(&third.hash).await.unwrap().unwrap();
+    assert!(rec.recipient_revoked_at_ms.is_some() && rec.token_revoked_at_ms.is_some());
+    assert!(store.active_recipient_name(&id).await.unwrap().is_none());
+    assert_eq!(store.active_recipient_count().await.unwrap(), 0);
+    assert!(
+        !store
+            .rotate_token("acme", &token::generate(), None, 0, 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.list_recipients().await.unwrap().len(), 1);
+
+    // Signing keys.
+    assert!(store.signing_keys().await.unwrap().is_empty());
+    let k1 = SigningKey::generate(100);
+    store.rotate_signing_key(&k1, 100).await.unwrap();
+    let k2 = SigningKey::generate(200);
+    store.rotate_signing_key(&k2, 200).await.unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    let stored1 = keys.iter().find(|k| k.id == k1.id).unwrap();
+    let stored2 = keys.iter().find(|k| k.id == k2.id).unwrap();
+    assert_eq!(stored1.retired_at_ms, Some(200));
+    assert_eq!(stored2.retired_at_ms, None);
+    assert_eq!(stored2.secret, k2.secret);
+}
