@@ -4,12 +4,15 @@
 //! SQLite (one local file) is the embedded default.
 
 pub mod postgres;
+mod postgres_async;
 pub mod sqlite;
+mod sqlite_async;
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use crate::domain::async_query::AsyncQueryStore;
 use crate::domain::model::{RecipientInfo, Schema, Share, SharedTable};
 use crate::domain::token::NewToken;
 use crate::storage::keyring::SigningKey;
@@ -119,9 +122,10 @@ pub struct RecipientUpdate {
     pub ip_access_list: Option<Vec<String>>,
 }
 
-/// The state store. Implementations must be safe to call from many tasks at once.
+/// The state store. Implementations must be safe to call from many tasks at once. Every store
+/// also keeps async query state, so that replicas sharing a store share it too.
 #[async_trait]
-pub trait CatalogStore: Send + Sync + std::fmt::Debug {
+pub trait CatalogStore: AsyncQueryStore + Send + Sync + std::fmt::Debug {
     /// Replaces all shared objects with `shares`, in one transaction.
     async fn import_shared_objects(&self, shares: &[ShareDecl]) -> Result<()>;
     /// All shares, in declaration order.
@@ -190,6 +194,9 @@ pub trait CatalogStore: Send + Sync + std::fmt::Debug {
     async fn list_recipients(&self) -> Result<Vec<RecipientInfo>>;
     /// All signing keys.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>>;
+    /// Adds `key` as the first current key; fails if a current key exists already (so replicas
+    /// starting together agree on one key).
+    async fn add_first_signing_key(&self, key: &SigningKey) -> Result<()>;
     /// Adds `key` as the current key, retiring the previous current key at `now_ms`.
     async fn rotate_signing_key(&self, key: &SigningKey, now_ms: i64) -> Result<()>;
 }

@@ -36,6 +36,10 @@ fn db_err(e: sqlx::Error) -> CatalogError {
 }
 
 impl PgCatalog {
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn recipient_info(&self, r: &PgRow) -> Result<RecipientInfo> {
         let id: String = r.try_get("id").map_err(db_err)?;
         let tokens = sqlx::query(
@@ -661,6 +665,17 @@ impl CatalogStore for PgCatalog {
                 })
             })
             .collect()
+    }
+
+    async fn add_first_signing_key(&self, key: &SigningKey) -> Result<()> {
+        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
+            .bind(&key.id)
+            .bind(&key.secret)
+            .bind(key.created_at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn rotate_signing_key(&self, key: &SigningKey, now_ms: i64) -> Result<()> {

@@ -52,6 +52,10 @@ pub fn derived_table_id(share: &str, schema: &str, table: &str) -> String {
 }
 
 impl SqliteCatalog {
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     async fn recipient_info(&self, r: &SqliteRow) -> Result<RecipientInfo> {
         let id: String = r.try_get("id").map_err(db_err)?;
         let tokens = sqlx::query(
@@ -680,6 +684,17 @@ impl CatalogStore for SqliteCatalog {
                 })
             })
             .collect()
+    }
+
+    async fn add_first_signing_key(&self, key: &SigningKey) -> Result<()> {
+        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES (?, ?, ?)")
+            .bind(&key.id)
+            .bind(&key.secret)
+            .bind(key.created_at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn rotate_signing_key(&self, key: &SigningKey, now_ms: i64) -> Result<()> {

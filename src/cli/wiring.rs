@@ -61,7 +61,11 @@ pub async fn load_keyring(catalog: &dyn CatalogStore, clock: &ClockRef) -> anyho
     let mut keys = catalog.signing_keys().await?;
     if !keys.iter().any(|k| k.retired_at_ms.is_none()) {
         let key = SigningKey::generate(clock.now_ms());
-        catalog.rotate_signing_key(&key, clock.now_ms()).await?;
+        // Another replica starting at the same moment may win (one current key is enforced
+        // by the store); either way, use what the store holds.
+        if let Err(e) = catalog.add_first_signing_key(&key).await {
+            tracing::info!(error = %e, "another replica created the first signing key");
+        }
         keys = catalog.signing_keys().await?;
     }
     Ok(Keyring::new(keys))
@@ -159,6 +163,7 @@ pub async fn wire(
             .unwrap_or(0),
         ..ServiceSettings::default()
     };
+    let async_store: Arc<dyn crate::domain::async_query::AsyncQueryStore> = catalog.clone();
     let service = Service::new(
         catalog.clone(),
         reader,
@@ -166,7 +171,8 @@ pub async fn wire(
         keyring.clone(),
         settings,
         clock,
-    );
+    )
+    .with_async_store(async_store);
     Ok(Wired {
         service,
         keyring,

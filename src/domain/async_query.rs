@@ -48,15 +48,37 @@ pub enum Submission {
     OverLimit,
 }
 
-/// Stores async queries. Implementations must make `submit` atomic per (recipient, key).
+/// The store failed (database unavailable).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("async query store unavailable: {0}")]
+pub struct AsyncStoreError(pub String);
+
+/// Stores async queries. Implementations must make `submit` atomic per (recipient, key), and
+/// may be shared by several replicas (the catalog implementations are).
+#[async_trait::async_trait]
 pub trait AsyncQueryStore: Send + Sync + std::fmt::Debug {
     /// Registers `query` unless its (recipient, key) exists, or the recipient already runs
     /// `max_running` queries. Expired entries (finished more than `ttl_ms` ago) are dropped.
-    fn submit(&self, query: AsyncQuery, max_running: usize, ttl_ms: i64) -> Submission;
+    async fn submit(
+        &self,
+        query: AsyncQuery,
+        max_running: usize,
+        ttl_ms: i64,
+    ) -> Result<Submission, AsyncStoreError>;
     /// Marks a query finished.
-    fn finish(&self, id: &str, status: AsyncStatus, now_ms: i64);
+    async fn finish(
+        &self,
+        id: &str,
+        status: AsyncStatus,
+        now_ms: i64,
+    ) -> Result<(), AsyncStoreError>;
     /// A query by id, unless it expired.
-    fn get(&self, id: &str, now_ms: i64, ttl_ms: i64) -> Option<AsyncQuery>;
+    async fn get(
+        &self,
+        id: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<AsyncQuery>, AsyncStoreError>;
 }
 
 /// The in-process store (one replica).
@@ -70,8 +92,14 @@ fn expired(q: &AsyncQuery, now_ms: i64, ttl_ms: i64) -> bool {
         .is_some_and(|f| now_ms >= f.saturating_add(ttl_ms))
 }
 
+#[async_trait::async_trait]
 impl AsyncQueryStore for InMemoryAsyncStore {
-    fn submit(&self, query: AsyncQuery, max_running: usize, ttl_ms: i64) -> Submission {
+    async fn submit(
+        &self,
+        query: AsyncQuery,
+        max_running: usize,
+        ttl_ms: i64,
+    ) -> Result<Submission, AsyncStoreError> {
         let mut map = self
             .queries
             .lock()
@@ -82,20 +110,25 @@ impl AsyncQueryStore for InMemoryAsyncStore {
             .values()
             .find(|q| q.recipient_id == query.recipient_id && q.key == query.key)
         {
-            return Submission::Existing(existing.clone());
+            return Ok(Submission::Existing(existing.clone()));
         }
         let running = map
             .values()
             .filter(|q| q.recipient_id == query.recipient_id && q.status == AsyncStatus::Pending)
             .count();
         if running >= max_running {
-            return Submission::OverLimit;
+            return Ok(Submission::OverLimit);
         }
         map.insert(query.id.clone(), query.clone());
-        Submission::Started(query)
+        Ok(Submission::Started(query))
     }
 
-    fn finish(&self, id: &str, status: AsyncStatus, now_ms: i64) {
+    async fn finish(
+        &self,
+        id: &str,
+        status: AsyncStatus,
+        now_ms: i64,
+    ) -> Result<(), AsyncStoreError> {
         let mut map = self
             .queries
             .lock()
@@ -104,14 +137,20 @@ impl AsyncQueryStore for InMemoryAsyncStore {
             q.status = status;
             q.finished_at_ms = Some(now_ms);
         }
+        Ok(())
     }
 
-    fn get(&self, id: &str, now_ms: i64, ttl_ms: i64) -> Option<AsyncQuery> {
+    async fn get(
+        &self,
+        id: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<AsyncQuery>, AsyncStoreError> {
         let map = self
             .queries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(id).filter(|q| !expired(q, now_ms, ttl_ms)).cloned()
+        Ok(map.get(id).filter(|q| !expired(q, now_ms, ttl_ms)).cloned())
     }
 }
 
@@ -133,9 +172,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn dedupes_limits_and_expires() {
+    #[tokio::test]
+    async fn dedupes_limits_and_expires() {
         let s = InMemoryAsyncStore::default();
+        async_store_suite(&s).await;
+    }
+
+    /// The behaviour every store must show (also run against the catalog stores).
+    pub(crate) async fn async_store_suite(s: &dyn AsyncQueryStore) {
         assert!(matches!(
             s.submit(q("1", "a", "k", 0), 1, 100),
             Submission::Started(_)

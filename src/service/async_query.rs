@@ -104,11 +104,17 @@ impl Service {
             submitted_at_ms: now,
             finished_at_ms: None,
         };
-        let query = match self.inner.async_store.submit(
-            query,
-            settings.async_max_concurrent_per_recipient,
-            settings.async_result_ttl_ms,
-        ) {
+        let submission = self
+            .inner
+            .async_store
+            .submit(
+                query,
+                settings.async_max_concurrent_per_recipient,
+                settings.async_result_ttl_ms,
+            )
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let query = match submission {
             Submission::OverLimit => {
                 return Err(ServiceError::TooManyRequests {
                     message: format!(
@@ -147,10 +153,14 @@ impl Service {
                         Ok(()) => AsyncStatus::Done,
                         Err(e) => AsyncStatus::Failed(e.to_string()),
                     };
-                    service
+                    if let Err(e) = service
                         .inner
                         .async_store
-                        .finish(&id, status, service.now_ms());
+                        .finish(&id, status, service.now_ms())
+                        .await
+                    {
+                        tracing::error!(error = %e, query = %id, "cannot record an async result");
+                    }
                 });
                 q
             }
@@ -202,6 +212,8 @@ impl Service {
             .inner
             .async_store
             .get(query_id, now, settings.async_result_ttl_ms)
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?
             .filter(|q| q.recipient_id == auth.principal().recipient_id)
             .filter(|q| q.table_id == auth.table().id)
             .ok_or_else(not_found)?;

@@ -104,6 +104,14 @@ struct Inner {
 }
 
 impl Service {
+    /// Keeps async query state in `store` (e.g. the shared catalog) instead of in memory.
+    pub fn with_async_store(mut self, store: Arc<dyn AsyncQueryStore>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.async_store = store;
+        }
+        self
+    }
+
     /// Wires the service.
     pub fn new(
         catalog: DynCatalog,

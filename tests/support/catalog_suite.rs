@@ -242,10 +242,17 @@ pub async fn run(store: &dyn CatalogStore) {
     );
     assert_eq!(store.list_recipients().await.unwrap().len(), 1);
 
-    // Signing keys.
+    // Signing keys: one first key only, then rotation.
     assert!(store.signing_keys().await.unwrap().is_empty());
     let k1 = SigningKey::generate(100);
-    store.rotate_signing_key(&k1, 100).await.unwrap();
+    store.add_first_signing_key(&k1).await.unwrap();
+    assert!(
+        store
+            .add_first_signing_key(&SigningKey::generate(100))
+            .await
+            .is_err(),
+        "a second first key is refused"
+    );
     let k2 = SigningKey::generate(200);
     store.rotate_signing_key(&k2, 200).await.unwrap();
     let keys = store.signing_keys().await.unwrap();
@@ -254,4 +261,53 @@ pub async fn run(store: &dyn CatalogStore) {
     assert_eq!(stored1.retired_at_ms, Some(200));
     assert_eq!(stored2.retired_at_ms, None);
     assert_eq!(stored2.secret, k2.secret);
+
+    // Async query state.
+    async_queries(store).await;
+}
+
+async fn async_queries(s: &dyn CatalogStore) {
+    use lakeshare::domain::async_query::{AsyncQuery, AsyncStatus, Submission};
+    let q = |id: &str, r: &str, key: &str, at: i64| AsyncQuery {
+        id: id.into(),
+        recipient_id: r.into(),
+        table_id: "t".into(),
+        key: key.into(),
+        body: b"{}".to_vec(),
+        version: 7,
+        status: AsyncStatus::Pending,
+        submitted_at_ms: at,
+        finished_at_ms: None,
+    };
+    assert!(matches!(
+        s.submit(q("1", "a", "k", 0), 1, 100).await.unwrap(),
+        Submission::Started(_)
+    ));
+    match s.submit(q("2", "a", "k", 0), 1, 100).await.unwrap() {
+        Submission::Existing(e) => assert_eq!((e.id.as_str(), e.version), ("1", 7)),
+        other => panic!("duplicate key must return the first query, got {other:?}"),
+    }
+    assert_eq!(
+        s.submit(q("3", "a", "k2", 0), 1, 100).await.unwrap(),
+        Submission::OverLimit
+    );
+    assert!(matches!(
+        s.submit(q("4", "b", "k", 0), 1, 100).await.unwrap(),
+        Submission::Started(_)
+    ));
+    s.finish("1", AsyncStatus::Failed("boom".into()), 10)
+        .await
+        .unwrap();
+    let got = s.get("1", 50, 100).await.unwrap().unwrap();
+    assert_eq!(got.status, AsyncStatus::Failed("boom".into()));
+    assert_eq!(got.body, b"{}");
+    assert!(
+        s.get("1", 110, 100).await.unwrap().is_none(),
+        "expired results are gone"
+    );
+    assert!(s.get("nope", 0, 100).await.unwrap().is_none());
+    assert!(matches!(
+        s.submit(q("5", "a", "k2", 20), 1, 100).await.unwrap(),
+        Submission::Started(_)
+    ));
 }
