@@ -24,7 +24,7 @@ async fn postgres_catalog_passes_the_suite() {
         Some((base, _)) => format!("{base}/{db}"),
         None => panic!("LAKESHARE_TEST_PG_URL must end with /DATABASE"),
     };
-    let store = lakeshare::catalog::postgres::PgCatalog::connect(&url)
+    let store = lakeshare::catalog::sql::SqlCatalog::open(&url)
         .await
         .unwrap();
     catalog_suite::run(&store).await;

@@ -8,8 +8,9 @@ mod catalog_suite;
 #[tokio::test]
 async fn sqlite_catalog_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
-    let store = lakeshare::catalog::sqlite::SqliteCatalog::open(&dir.path().join("s.db"))
-        .await
-        .unwrap();
+    let store =
+        lakeshare::catalog::sql::SqlCatalog::open(&dir.path().join("s.db").to_string_lossy())
+            .await
+            .unwrap();
     catalog_suite::run(&store).await;
 }

@@ -3,10 +3,8 @@
 //!
 //! SQLite (one local file) is the embedded default.
 
-pub mod postgres;
-mod postgres_async;
-pub mod sqlite;
-mod sqlite_async;
+pub mod sql;
+mod sql_async;
 
 use std::collections::BTreeMap;
 

@@ -7,8 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::StoreArgs;
-use crate::catalog::postgres::PgCatalog;
-use crate::catalog::sqlite::SqliteCatalog;
+use crate::catalog::sql::SqlCatalog;
 use crate::catalog::{CatalogStore, DynCatalog};
 use crate::config::Config;
 use crate::delta::reader::TableReader;
@@ -45,14 +44,8 @@ pub fn default_state_path(config: &Path) -> PathBuf {
 /// Opens the state store: PostgreSQL for `postgres://` / `postgresql://` URLs, else SQLite.
 pub async fn open_catalog(location: &Path) -> anyhow::Result<DynCatalog> {
     let text = location.to_string_lossy();
-    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-        let pg = PgCatalog::connect(&text)
-            .await
-            .context("cannot open the PostgreSQL state store")?;
-        return Ok(Arc::new(pg));
-    }
-    Ok(Arc::new(SqliteCatalog::open(location).await.with_context(
-        || format!("cannot open state store {}", location.display()),
+    Ok(Arc::new(SqlCatalog::open(&text).await.with_context(
+        || format!("cannot open the state store at {text}"),
     )?))
 }
 

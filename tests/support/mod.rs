@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use lakeshare::catalog::sqlite::SqliteCatalog;
+use lakeshare::catalog::sql::SqlCatalog;
 use lakeshare::catalog::{CatalogStore, DynCatalog};
 use lakeshare::delta::reader::TableReader;
 use lakeshare::domain::clock::SystemClock;
@@ -50,7 +50,7 @@ pub async fn start(
     }
     let config = lakeshare::config::parse(&yaml, dir.path()).unwrap();
     let catalog: DynCatalog = Arc::new(
-        SqliteCatalog::open(&dir.path().join("state.db"))
+        SqlCatalog::open(&dir.path().join("state.db").to_string_lossy())
             .await
             .unwrap(),
     );
@@ -120,7 +120,7 @@ pub async fn add_recipient(
     shares: &[&str],
     expires_at_ms: Option<i64>,
 ) -> String {
-    let catalog = SqliteCatalog::open(&server._dir.path().join("state.db"))
+    let catalog = SqlCatalog::open(&server._dir.path().join("state.db").to_string_lossy())
         .await
         .unwrap();
     let tok = token::generate();
@@ -142,7 +142,7 @@ pub async fn add_recipient(
 
 /// Revokes a recipient in the running server's store.
 pub async fn revoke(server: &TestServer, name: &str) {
-    let catalog = SqliteCatalog::open(&server._dir.path().join("state.db"))
+    let catalog = SqlCatalog::open(&server._dir.path().join("state.db").to_string_lossy())
         .await
         .unwrap();
     assert!(catalog.revoke_recipient(name, 1).await.unwrap());

@@ -1,11 +1,10 @@
-//! Async query state in the PostgreSQL catalog (shared by replicas).
+//! Async query state in the SQL catalog (shared by replicas on PostgreSQL).
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::postgres::PgRow;
+use sqlx::any::AnyRow;
 
-use super::postgres::PgCatalog;
-use super::sqlite_async::{status_of, status_parts};
+use super::sql::SqlCatalog;
 use crate::domain::async_query::{
     AsyncQuery, AsyncQueryStore, AsyncStatus, AsyncStoreError, Submission,
 };
@@ -14,7 +13,23 @@ fn err(e: sqlx::Error) -> AsyncStoreError {
     AsyncStoreError(e.to_string())
 }
 
-fn row_to_query(r: &PgRow) -> Result<AsyncQuery, AsyncStoreError> {
+fn status_parts(s: &AsyncStatus) -> (&'static str, Option<String>) {
+    match s {
+        AsyncStatus::Pending => ("pending", None),
+        AsyncStatus::Done => ("done", None),
+        AsyncStatus::Failed(m) => ("failed", Some(m.clone())),
+    }
+}
+
+fn status_of(status: &str, error: Option<String>) -> AsyncStatus {
+    match status {
+        "pending" => AsyncStatus::Pending,
+        "done" => AsyncStatus::Done,
+        _ => AsyncStatus::Failed(error.unwrap_or_default()),
+    }
+}
+
+fn row_to_query(r: &AnyRow) -> Result<AsyncQuery, AsyncStoreError> {
     Ok(AsyncQuery {
         id: r.try_get("id").map_err(err)?,
         recipient_id: r.try_get("recipient_id").map_err(err)?,
@@ -35,7 +50,7 @@ const COLUMNS: &str = "id, recipient_id, table_id, idempotency_key, body, versio
                        submitted_at, finished_at";
 
 #[async_trait]
-impl AsyncQueryStore for PgCatalog {
+impl AsyncQueryStore for SqlCatalog {
     async fn submit(
         &self,
         query: AsyncQuery,

@@ -1,11 +1,14 @@
-//! [`CatalogStore`] on SQLite through sqlx: the embedded default, one local file.
-
-use std::path::Path;
-use std::str::FromStr;
+//! [`CatalogStore`] on SQL through sqlx's `Any` driver: one implementation for SQLite (the
+//! embedded default, one file) and PostgreSQL (a catalog shared by several replicas).
+//!
+//! The queries are written once, in the dialect both understand (`$n` parameters in order,
+//! `lower()` for case-insensitive names, `ON CONFLICT`); each backend has its own migrations
+//! (`migrations/sqlite`, `migrations/postgres`).
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{Row, SqlitePool};
+use sqlx::AnyPool;
+use sqlx::Row;
+use sqlx::any::{AnyPoolOptions, AnyRow};
 use uuid::Uuid;
 
 use std::collections::BTreeMap;
@@ -19,22 +22,8 @@ use crate::domain::token::NewToken;
 use crate::storage::keyring::SigningKey;
 use crate::storage::location::TableLocation;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// The SQLite catalog.
-#[derive(Debug, Clone)]
-pub struct SqliteCatalog {
-    pool: SqlitePool,
-}
-
-fn db_err(e: sqlx::Error) -> CatalogError {
-    match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            CatalogError::Conflict(d.message().to_owned())
-        }
-        _ => CatalogError::Unavailable(e.to_string()),
-    }
-}
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Stable id for a share.
 pub fn derived_share_id(share: &str) -> String {
@@ -51,16 +40,41 @@ pub fn derived_table_id(share: &str, schema: &str, table: &str) -> String {
     Uuid::new_v5(&Uuid::NAMESPACE_URL, key.as_bytes()).to_string()
 }
 
-impl SqliteCatalog {
-    pub(crate) fn pool(&self) -> &SqlitePool {
+/// Which database a [`SqlCatalog`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One local SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// The SQL catalog.
+#[derive(Debug, Clone)]
+pub struct SqlCatalog {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn db_err(e: sqlx::Error) -> CatalogError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            CatalogError::Conflict(d.message().to_owned())
+        }
+        _ => CatalogError::Unavailable(e.to_string()),
+    }
+}
+
+impl SqlCatalog {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    async fn recipient_info(&self, r: &SqliteRow) -> Result<RecipientInfo> {
+    async fn recipient_info(&self, r: &AnyRow) -> Result<RecipientInfo> {
         let id: String = r.try_get("id").map_err(db_err)?;
         let tokens = sqlx::query(
             "SELECT prefix, created_at, expires_at, revoked_at FROM tokens \
-             WHERE recipient_id = ? ORDER BY created_at",
+             WHERE recipient_id = $1 ORDER BY created_at",
         )
         .bind(&id)
         .fetch_all(&self.pool)
@@ -76,7 +90,7 @@ impl SqliteCatalog {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-        let grants = sqlx::query("SELECT share, expires_at FROM grants WHERE recipient_id = ?")
+        let grants = sqlx::query("SELECT share, expires_at FROM grants WHERE recipient_id = $1")
             .bind(&id)
             .fetch_all(&self.pool)
             .await
@@ -102,33 +116,67 @@ impl SqliteCatalog {
         })
     }
 
-    /// Opens (creating if needed) the database file and runs migrations.
-    pub async fn open(path: &Path) -> Result<Self> {
+    /// Opens a SQLite file (created if missing), or connects to a `postgres://` /
+    /// `postgresql://` URL, and runs the backend's migrations.
+    pub async fn open(location: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let postgres = location.starts_with("postgres://") || location.starts_with("postgresql://");
+        if postgres {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .connect(location)
+                .await
+                .map_err(db_err)?;
+            POSTGRES_MIGRATOR
+                .run(&pool)
+                .await
+                .map_err(|e| CatalogError::Unavailable(format!("migration failed: {e}")))?;
+            return Ok(Self {
+                pool,
+                backend: Backend::Postgres,
+            });
+        }
+        let path = std::path::Path::new(location);
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir)
                 .map_err(|e| CatalogError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(db_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        let pool = AnyPoolOptions::new()
             .max_connections(8)
-            .connect_with(opts)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Executor as _;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect(&format!("sqlite://{}?mode=rwc", path.display()))
             .await
             .map_err(db_err)?;
-        MIGRATOR
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await
+            .map_err(db_err)?;
+        SQLITE_MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| CatalogError::Unavailable(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+        })
     }
 
-    fn table_from_row(row: &SqliteRow) -> Result<SharedTable> {
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn table_from_row(row: &AnyRow) -> Result<SharedTable> {
         let share: String = row.try_get("share").map_err(db_err)?;
         let location: String = row.try_get("location").map_err(db_err)?;
         let url = url::Url::parse(&location)
@@ -156,6 +204,21 @@ impl SqliteCatalog {
 const TABLE_COLUMNS: &str =
     "share, schema_name, name, id, location, history_shared, start_version, partition_filter";
 
+/// The id of the active (not revoked) recipient named `name`, inside a transaction.
+async fn active_recipient_id(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "SELECT id FROM recipients WHERE lower(name) = lower($1) AND revoked_at IS NULL",
+    )
+    .bind(name)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    row.map(|r| r.try_get("id").map_err(db_err)).transpose()
+}
+
 fn json_map(text: &str) -> Result<BTreeMap<String, String>> {
     serde_json::from_str(text).map_err(|e| CatalogError::Invalid(format!("stored properties: {e}")))
 }
@@ -169,7 +232,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
 }
 
 #[async_trait]
-impl CatalogStore for SqliteCatalog {
+impl CatalogStore for SqlCatalog {
     async fn import_shared_objects(&self, shares: &[ShareDecl]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         for stmt in [
@@ -181,7 +244,7 @@ impl CatalogStore for SqliteCatalog {
         }
         let mut table_pos = 0i64;
         for (si, share) in shares.iter().enumerate() {
-            sqlx::query("INSERT INTO shares (name, id, position) VALUES (?, ?, ?)")
+            sqlx::query("INSERT INTO shares (name, id, position) VALUES ($1, $2, $3)")
                 .bind(&share.name)
                 .bind(derived_share_id(&share.name))
                 .bind(si as i64)
@@ -189,7 +252,7 @@ impl CatalogStore for SqliteCatalog {
                 .await
                 .map_err(db_err)?;
             for (ci, schema) in share.schemas.iter().enumerate() {
-                sqlx::query("INSERT INTO schemas (share, name, position) VALUES (?, ?, ?)")
+                sqlx::query("INSERT INTO schemas (share, name, position) VALUES ($1, $2, $3)")
                     .bind(&share.name)
                     .bind(&schema.name)
                     .bind(ci as i64)
@@ -207,7 +270,7 @@ impl CatalogStore for SqliteCatalog {
                     sqlx::query(
                         "INSERT INTO shared_tables (share, schema_name, name, id, location, \
                          history_shared, start_version, position, partition_filter) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(&share.name)
                     .bind(&schema.name)
@@ -244,7 +307,7 @@ impl CatalogStore for SqliteCatalog {
     }
 
     async fn get_share(&self, share: &str) -> Result<Option<Share>> {
-        let row = sqlx::query("SELECT name, id FROM shares WHERE name = ?")
+        let row = sqlx::query("SELECT name, id FROM shares WHERE lower(name) = lower($1)")
             .bind(share)
             .fetch_optional(&self.pool)
             .await
@@ -262,11 +325,13 @@ impl CatalogStore for SqliteCatalog {
         let Some(found) = self.get_share(share).await? else {
             return Ok(None);
         };
-        let rows = sqlx::query("SELECT name FROM schemas WHERE share = ? ORDER BY position")
-            .bind(&found.name)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT name FROM schemas WHERE lower(share) = lower($1) ORDER BY position",
+        )
+        .bind(&found.name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
         rows.iter()
             .map(|r| {
                 Ok(Schema {
@@ -287,7 +352,7 @@ impl CatalogStore for SqliteCatalog {
             return Ok(None);
         };
         let rows = if let Some(schema) = schema {
-            let exists = sqlx::query("SELECT 1 FROM schemas WHERE share = ? AND name = ?")
+            let exists = sqlx::query("SELECT 1 FROM schemas WHERE lower(share) = lower($1) AND lower(name) = lower($2)")
                 .bind(&found.name)
                 .bind(schema)
                 .fetch_optional(&self.pool)
@@ -297,7 +362,7 @@ impl CatalogStore for SqliteCatalog {
                 return Ok(None);
             }
             sqlx::query(&format!(
-                "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE share = ? AND schema_name = ? \
+                "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE lower(share) = lower($1) AND lower(schema_name) = lower($2) \
                  ORDER BY position"
             ))
             .bind(&found.name)
@@ -306,7 +371,7 @@ impl CatalogStore for SqliteCatalog {
             .await
         } else {
             sqlx::query(&format!(
-                "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE share = ? ORDER BY position"
+                "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE lower(share) = lower($1) ORDER BY position"
             ))
             .bind(&found.name)
             .fetch_all(&self.pool)
@@ -326,8 +391,8 @@ impl CatalogStore for SqliteCatalog {
         table: &str,
     ) -> Result<Option<SharedTable>> {
         let row = sqlx::query(&format!(
-            "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE share = ? AND schema_name = ? \
-             AND name = ?"
+            "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE lower(share) = lower($1) AND lower(schema_name) = lower($2) \
+             AND lower(name) = lower($3)"
         ))
         .bind(share)
         .bind(schema)
@@ -340,7 +405,7 @@ impl CatalogStore for SqliteCatalog {
 
     async fn get_table_by_id(&self, id: &str) -> Result<Option<SharedTable>> {
         let row = sqlx::query(&format!(
-            "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE id = ?"
+            "SELECT {TABLE_COLUMNS} FROM shared_tables WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -353,7 +418,7 @@ impl CatalogStore for SqliteCatalog {
         let row = sqlx::query(
             "SELECT t.hash, t.recipient_id, r.name, t.prefix, t.expires_at, t.revoked_at, \
              r.revoked_at AS recipient_revoked_at, r.properties, r.ip_access_list \
-             FROM tokens t JOIN recipients r ON r.id = t.recipient_id WHERE t.hash = ?",
+             FROM tokens t JOIN recipients r ON r.id = t.recipient_id WHERE t.hash = $1",
         )
         .bind(&hash[..])
         .fetch_optional(&self.pool)
@@ -379,8 +444,8 @@ impl CatalogStore for SqliteCatalog {
 
     async fn granted_shares(&self, recipient_id: &str, now_ms: i64) -> Result<Vec<String>> {
         let rows = sqlx::query(
-            "SELECT share FROM grants WHERE recipient_id = ? \
-             AND (expires_at IS NULL OR expires_at > ?) ORDER BY lower(share)",
+            "SELECT share FROM grants WHERE recipient_id = $1 \
+             AND (expires_at IS NULL OR expires_at > $2) ORDER BY lower(share)",
         )
         .bind(recipient_id)
         .bind(now_ms)
@@ -393,7 +458,7 @@ impl CatalogStore for SqliteCatalog {
     }
 
     async fn active_recipient_name(&self, recipient_id: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT name FROM recipients WHERE id = ? AND revoked_at IS NULL")
+        let row = sqlx::query("SELECT name FROM recipients WHERE id = $1 AND revoked_at IS NULL")
             .bind(recipient_id)
             .fetch_optional(&self.pool)
             .await
@@ -417,7 +482,7 @@ impl CatalogStore for SqliteCatalog {
     ) -> Result<String> {
         let name = &recipient.name;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let existing = sqlx::query("SELECT id FROM recipients WHERE name = ?")
+        let existing = sqlx::query("SELECT id FROM recipients WHERE lower(name) = lower($1)")
             .bind(name)
             .fetch_optional(&mut *tx)
             .await
@@ -427,7 +492,7 @@ impl CatalogStore for SqliteCatalog {
         }
         let mut canonical = Vec::with_capacity(recipient.shares.len());
         for share in &recipient.shares {
-            let found = sqlx::query("SELECT name FROM shares WHERE name = ?")
+            let found = sqlx::query("SELECT name FROM shares WHERE lower(name) = lower($1)")
                 .bind(share)
                 .fetch_optional(&mut *tx)
                 .await
@@ -438,7 +503,7 @@ impl CatalogStore for SqliteCatalog {
         let id = Uuid::new_v4().to_string();
         sqlx::query(
             "INSERT INTO recipients (id, name, created_at, properties, ip_access_list) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&id)
         .bind(name)
@@ -450,7 +515,7 @@ impl CatalogStore for SqliteCatalog {
         .map_err(db_err)?;
         sqlx::query(
             "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&token.hash[..])
         .bind(&id)
@@ -462,7 +527,7 @@ impl CatalogStore for SqliteCatalog {
         .map_err(db_err)?;
         for share in &canonical {
             sqlx::query(
-                "INSERT OR IGNORE INTO grants (recipient_id, share, created_at) VALUES (?, ?, ?)",
+                "INSERT INTO grants (recipient_id, share, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             )
             .bind(&id)
             .bind(share)
@@ -478,7 +543,7 @@ impl CatalogStore for SqliteCatalog {
     async fn update_recipient(&self, name: &str, update: &RecipientUpdate) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let row = sqlx::query(
-            "SELECT id, properties FROM recipients WHERE name = ? AND revoked_at IS NULL",
+            "SELECT id, properties FROM recipients WHERE lower(name) = lower($1) AND revoked_at IS NULL",
         )
         .bind(name)
         .fetch_optional(&mut *tx)
@@ -491,14 +556,14 @@ impl CatalogStore for SqliteCatalog {
             props.remove(k);
         }
         props.extend(update.set_properties.clone());
-        sqlx::query("UPDATE recipients SET properties = ? WHERE id = ?")
+        sqlx::query("UPDATE recipients SET properties = $1 WHERE id = $2")
             .bind(to_json(&props)?)
             .bind(&id)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         if let Some(ips) = &update.ip_access_list {
-            sqlx::query("UPDATE recipients SET ip_access_list = ? WHERE id = ?")
+            sqlx::query("UPDATE recipients SET ip_access_list = $1 WHERE id = $2")
                 .bind(to_json(ips)?)
                 .bind(&id)
                 .execute(&mut *tx)
@@ -518,16 +583,12 @@ impl CatalogStore for SqliteCatalog {
         now_ms: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let row = sqlx::query("SELECT id FROM recipients WHERE name = ? AND revoked_at IS NULL")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else { return Ok(false) };
-        let id: String = row.try_get("id").map_err(db_err)?;
+        let Some(id) = active_recipient_id(&mut tx, name).await? else {
+            return Ok(false);
+        };
         if grace_ms <= 0 {
             sqlx::query(
-                "UPDATE tokens SET revoked_at = ? WHERE recipient_id = ? AND revoked_at IS NULL",
+                "UPDATE tokens SET revoked_at = $1 WHERE recipient_id = $2 AND revoked_at IS NULL",
             )
             .bind(now_ms)
             .bind(&id)
@@ -537,8 +598,8 @@ impl CatalogStore for SqliteCatalog {
         } else {
             let until = now_ms.saturating_add(grace_ms);
             sqlx::query(
-                "UPDATE tokens SET expires_at = ? WHERE recipient_id = ? AND revoked_at IS NULL \
-                 AND (expires_at IS NULL OR expires_at > ?)",
+                "UPDATE tokens SET expires_at = $1 WHERE recipient_id = $2 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $3)",
             )
             .bind(until)
             .bind(&id)
@@ -549,7 +610,7 @@ impl CatalogStore for SqliteCatalog {
         }
         sqlx::query(
             "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&token.hash[..])
         .bind(&id)
@@ -571,14 +632,10 @@ impl CatalogStore for SqliteCatalog {
         now_ms: i64,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let row = sqlx::query("SELECT id FROM recipients WHERE name = ? AND revoked_at IS NULL")
-            .bind(recipient)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?
+        let id = active_recipient_id(&mut tx, recipient)
+            .await?
             .ok_or_else(|| CatalogError::NotFound(format!("recipient '{recipient}'")))?;
-        let id: String = row.try_get("id").map_err(db_err)?;
-        let found = sqlx::query("SELECT name FROM shares WHERE name = ?")
+        let found = sqlx::query("SELECT name FROM shares WHERE lower(name) = lower($1)")
             .bind(share)
             .fetch_optional(&mut *tx)
             .await
@@ -586,8 +643,8 @@ impl CatalogStore for SqliteCatalog {
             .ok_or_else(|| CatalogError::NotFound(format!("share '{share}'")))?;
         let share_name: String = found.try_get("name").map_err(db_err)?;
         sqlx::query(
-            "INSERT INTO grants (recipient_id, share, created_at, expires_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (recipient_id, share) DO UPDATE SET expires_at = excluded.expires_at",
+            "INSERT INTO grants (recipient_id, share, created_at, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (recipient_id, lower(share)) DO UPDATE SET expires_at = excluded.expires_at",
         )
         .bind(&id)
         .bind(&share_name)
@@ -601,8 +658,8 @@ impl CatalogStore for SqliteCatalog {
 
     async fn remove_grant(&self, recipient: &str, share: &str) -> Result<bool> {
         let done = sqlx::query(
-            "DELETE FROM grants WHERE share = ? AND recipient_id = \
-             (SELECT id FROM recipients WHERE name = ?)",
+            "DELETE FROM grants WHERE lower(share) = lower($1) AND recipient_id = \
+             (SELECT id FROM recipients WHERE lower(name) = lower($2))",
         )
         .bind(share)
         .bind(recipient)
@@ -615,7 +672,7 @@ impl CatalogStore for SqliteCatalog {
     async fn get_recipient(&self, name: &str) -> Result<Option<RecipientInfo>> {
         let row = sqlx::query(
             "SELECT id, name, created_at, revoked_at, properties, ip_access_list \
-             FROM recipients WHERE name = ?",
+             FROM recipients WHERE lower(name) = lower($1)",
         )
         .bind(name)
         .fetch_optional(&self.pool)
@@ -629,21 +686,17 @@ impl CatalogStore for SqliteCatalog {
 
     async fn revoke_recipient(&self, name: &str, now_ms: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let row = sqlx::query("SELECT id FROM recipients WHERE name = ? AND revoked_at IS NULL")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else { return Ok(false) };
-        let id: String = row.try_get("id").map_err(db_err)?;
-        sqlx::query("UPDATE recipients SET revoked_at = ? WHERE id = ?")
+        let Some(id) = active_recipient_id(&mut tx, name).await? else {
+            return Ok(false);
+        };
+        sqlx::query("UPDATE recipients SET revoked_at = $1 WHERE id = $2")
             .bind(now_ms)
             .bind(&id)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         sqlx::query(
-            "UPDATE tokens SET revoked_at = ? WHERE recipient_id = ? AND revoked_at IS NULL",
+            "UPDATE tokens SET revoked_at = $1 WHERE recipient_id = $2 AND revoked_at IS NULL",
         )
         .bind(now_ms)
         .bind(&id)
@@ -687,7 +740,7 @@ impl CatalogStore for SqliteCatalog {
     }
 
     async fn add_first_signing_key(&self, key: &SigningKey) -> Result<()> {
-        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
             .bind(&key.id)
             .bind(&key.secret)
             .bind(key.created_at_ms)
@@ -699,12 +752,12 @@ impl CatalogStore for SqliteCatalog {
 
     async fn rotate_signing_key(&self, key: &SigningKey, now_ms: i64) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(now_ms)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
             .bind(&key.id)
             .bind(&key.secret)
             .bind(key.created_at_ms)
