@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use crate::domain::async_query::AsyncQueryStore;
-use crate::domain::model::{RecipientInfo, Schema, Share, SharedTable};
+use crate::domain::model::{AdminChange, RecipientInfo, Schema, Share, SharedTable};
 use crate::domain::token::NewToken;
 use crate::storage::keyring::SigningKey;
 
@@ -190,6 +190,8 @@ pub trait CatalogStore: AsyncQueryStore + Send + Sync + std::fmt::Debug {
     async fn revoke_recipient(&self, name: &str, now_ms: i64) -> Result<bool>;
     /// All recipients.
     async fn list_recipients(&self) -> Result<Vec<RecipientInfo>>;
+    /// The most recent `limit` administrative changes, newest first.
+    async fn admin_changes(&self, limit: usize) -> Result<Vec<AdminChange>>;
     /// All signing keys.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>>;
     /// Adds `key` as the first current key; fails if a current key exists already (so replicas

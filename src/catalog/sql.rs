@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use super::{
     CatalogError, CatalogStore, NewRecipient, RecipientUpdate, Result, ShareDecl, TokenRecord,
 };
-use crate::domain::model::{RecipientInfo, Schema, Share, SharedTable, TokenInfo};
+use crate::domain::model::{AdminChange, RecipientInfo, Schema, Share, SharedTable, TokenInfo};
 use crate::domain::partition_filter::PartitionSpec;
 use crate::domain::token::NewToken;
 use crate::storage::keyring::SigningKey;
@@ -54,6 +54,8 @@ pub enum Backend {
 pub struct SqlCatalog {
     pool: AnyPool,
     backend: Backend,
+    /// Who the changes made through this handle are recorded as.
+    actor: String,
 }
 
 fn db_err(e: sqlx::Error) -> CatalogError {
@@ -135,6 +137,7 @@ impl SqlCatalog {
             return Ok(Self {
                 pool,
                 backend: Backend::Postgres,
+                actor: "system".to_owned(),
             });
         }
         let path = std::path::Path::new(location);
@@ -168,7 +171,14 @@ impl SqlCatalog {
         Ok(Self {
             pool,
             backend: Backend::Sqlite,
+            actor: "system".to_owned(),
         })
+    }
+
+    /// The same store, recording changes as made by `actor` (e.g. `cli:alice`).
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
     }
 
     /// The backend.
@@ -203,6 +213,34 @@ impl SqlCatalog {
 
 const TABLE_COLUMNS: &str =
     "share, schema_name, name, id, location, history_shared, start_version, partition_filter";
+
+/// Wall-clock time for change records of operations that carry no time of their own.
+fn wall_clock_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Records an admin change in the transaction that makes it.
+async fn record(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &str,
+    at_ms: i64,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO admin_changes (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(at_ms)
+    .bind(actor)
+    .bind(action)
+    .bind(target)
+    .bind(details.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
 
 /// The id of the active (not revoked) recipient named `name`, inside a transaction.
 async fn active_recipient_id(
@@ -288,6 +326,15 @@ impl CatalogStore for SqlCatalog {
                 }
             }
         }
+        record(
+            &mut tx,
+            &self.actor,
+            wall_clock_ms(),
+            "config.import",
+            "shared objects",
+            serde_json::json!({"shares": shares.iter().map(|s| &s.name).collect::<Vec<_>>()}),
+        )
+        .await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -536,6 +583,7 @@ impl CatalogStore for SqlCatalog {
             .await
             .map_err(db_err)?;
         }
+        record(&mut tx, &self.actor, now_ms, "recipient.create", name, serde_json::json!({"shares": canonical, "tokenPrefix": token.display_prefix, "tokenExpiresAt": recipient.token_expires_at_ms, "properties": recipient.properties, "ipAccessList": recipient.ip_access_list})).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(id)
     }
@@ -570,6 +618,7 @@ impl CatalogStore for SqlCatalog {
                 .await
                 .map_err(db_err)?;
         }
+        record(&mut tx, &self.actor, wall_clock_ms(), "recipient.update", name, serde_json::json!({"setProperties": update.set_properties, "removeProperties": update.remove_properties, "ipAccessList": update.ip_access_list})).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -620,6 +669,7 @@ impl CatalogStore for SqlCatalog {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        record(&mut tx, &self.actor, now_ms, "recipient.rotate_token", name, serde_json::json!({"tokenPrefix": token.display_prefix, "graceMs": grace_ms, "tokenExpiresAt": expires_at_ms})).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -653,20 +703,43 @@ impl CatalogStore for SqlCatalog {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        record(
+            &mut tx,
+            &self.actor,
+            now_ms,
+            "grant.add",
+            recipient,
+            serde_json::json!({"share": share_name, "expiresAt": expires_at_ms}),
+        )
+        .await?;
         tx.commit().await.map_err(db_err)
     }
 
     async fn remove_grant(&self, recipient: &str, share: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let done = sqlx::query(
             "DELETE FROM grants WHERE lower(share) = lower($1) AND recipient_id = \
              (SELECT id FROM recipients WHERE lower(name) = lower($2))",
         )
         .bind(share)
         .bind(recipient)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        record(
+            &mut tx,
+            &self.actor,
+            wall_clock_ms(),
+            "grant.remove",
+            recipient,
+            serde_json::json!({ "share": share }),
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn get_recipient(&self, name: &str) -> Result<Option<RecipientInfo>> {
@@ -703,6 +776,15 @@ impl CatalogStore for SqlCatalog {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        record(
+            &mut tx,
+            &self.actor,
+            now_ms,
+            "recipient.revoke",
+            name,
+            serde_json::json!({}),
+        )
+        .await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -720,6 +802,29 @@ impl CatalogStore for SqlCatalog {
             out.push(self.recipient_info(&r).await?);
         }
         Ok(out)
+    }
+
+    async fn admin_changes(&self, limit: usize) -> Result<Vec<AdminChange>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, target, details FROM admin_changes \
+             ORDER BY seq DESC LIMIT $1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdminChange {
+                    seq: r.try_get("seq").map_err(db_err)?,
+                    at_ms: r.try_get("at").map_err(db_err)?,
+                    actor: r.try_get("actor").map_err(db_err)?,
+                    action: r.try_get("action").map_err(db_err)?,
+                    target: r.try_get("target").map_err(db_err)?,
+                    details: r.try_get("details").map_err(db_err)?,
+                })
+            })
+            .collect()
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
@@ -740,14 +845,24 @@ impl CatalogStore for SqlCatalog {
     }
 
     async fn add_first_signing_key(&self, key: &SigningKey) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
             .bind(&key.id)
             .bind(&key.secret)
             .bind(key.created_at_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(())
+        record(
+            &mut tx,
+            &self.actor,
+            key.created_at_ms,
+            "signing_key.create",
+            &key.id,
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn rotate_signing_key(&self, key: &SigningKey, now_ms: i64) -> Result<()> {
@@ -764,6 +879,15 @@ impl CatalogStore for SqlCatalog {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        record(
+            &mut tx,
+            &self.actor,
+            now_ms,
+            "signing_key.rotate",
+            &key.id,
+            serde_json::json!({}),
+        )
+        .await?;
         tx.commit().await.map_err(db_err)
     }
 }

@@ -52,6 +52,17 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Start a server on sample tables, with a ready-to-use profile.
     Demo(demo::DemoArgs),
+    /// Show who changed what and when (recipients, grants, keys, config imports).
+    AdminLog {
+        /// How many changes, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// Runs the CLI.
@@ -63,5 +74,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig { config } => check::run(&config).await,
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::AdminLog { limit, json, store } => {
+            let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
+            for c in catalog.admin_changes(limit).await? {
+                let at = chrono::DateTime::from_timestamp_millis(c.at_ms)
+                    .map_or_else(|| c.at_ms.to_string(), |d| d.to_rfc3339());
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"seq": c.seq, "at": at, "actor": c.actor,
+                            "action": c.action, "target": c.target,
+                            "details": serde_json::from_str::<serde_json::Value>(&c.details)
+                                .unwrap_or(serde_json::Value::Null)})
+                    );
+                } else {
+                    println!(
+                        "{at}  {:<16} {:<24} {:<20} {}",
+                        c.actor, c.action, c.target, c.details
+                    );
+                }
+            }
+            Ok(())
+        }
     }
 }

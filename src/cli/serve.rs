@@ -249,7 +249,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .state
         .clone()
         .unwrap_or_else(|| wiring::default_state_path(&args.config));
-    let catalog: DynCatalog = wiring::open_catalog(&state).await?;
+    let catalog: DynCatalog = wiring::open_catalog_as(&state, "server").await?;
     let server = start(&config, catalog, args.allow_anonymous).await?;
     println!("lakeshare listening on {}", server.url);
     std::io::stdout().flush()?;

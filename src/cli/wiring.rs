@@ -42,11 +42,21 @@ pub fn default_state_path(config: &Path) -> PathBuf {
 }
 
 /// Opens the state store: PostgreSQL for `postgres://` / `postgresql://` URLs, else SQLite.
-pub async fn open_catalog(location: &Path) -> anyhow::Result<DynCatalog> {
+/// Changes made through it are recorded as made by `actor`.
+pub async fn open_catalog_as(location: &Path, actor: &str) -> anyhow::Result<DynCatalog> {
     let text = location.to_string_lossy();
-    Ok(Arc::new(SqlCatalog::open(&text).await.with_context(
-        || format!("cannot open the state store at {text}"),
-    )?))
+    let catalog = SqlCatalog::open(&text)
+        .await
+        .with_context(|| format!("cannot open the state store at {text}"))?;
+    Ok(Arc::new(catalog.with_actor(actor)))
+}
+
+/// Opens the state store for a CLI command (changes recorded as `cli:<user>`).
+pub async fn open_catalog(location: &Path) -> anyhow::Result<DynCatalog> {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    open_catalog_as(location, &format!("cli:{user}")).await
 }
 
 /// Loads the signing keys, generating and persisting the first one if there is none.

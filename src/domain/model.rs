@@ -164,3 +164,20 @@ pub struct TokenInfo {
     /// Revocation time (ms).
     pub revoked_at_ms: Option<i64>,
 }
+
+/// One recorded administrative change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminChange {
+    /// Sequence number (order of recording).
+    pub seq: i64,
+    /// When (ms).
+    pub at_ms: i64,
+    /// Who (`cli:<user>`, `server`, ...).
+    pub actor: String,
+    /// What (`recipient.create`, `grant.remove`, ...).
+    pub action: String,
+    /// On what (a recipient name, a key id, ...).
+    pub target: String,
+    /// Parameters of the change as JSON (never a secret).
+    pub details: String,
+}

@@ -262,6 +262,37 @@ pub async fn run(store: &dyn CatalogStore) {
     assert_eq!(stored2.retired_at_ms, None);
     assert_eq!(stored2.secret, k2.secret);
 
+    // Admin changes: recorded with the change, newest first, never a token secret.
+    let changes = store.admin_changes(100).await.unwrap();
+    let actions: Vec<&str> = changes.iter().map(|c| c.action.as_str()).collect();
+    for wanted in [
+        "config.import",
+        "recipient.create",
+        "recipient.update",
+        "grant.add",
+        "grant.remove",
+        "recipient.rotate_token",
+        "recipient.revoke",
+        "signing_key.create",
+        "signing_key.rotate",
+    ] {
+        assert!(
+            actions.contains(&wanted),
+            "no '{wanted}' change recorded: {actions:?}"
+        );
+    }
+    assert!(
+        changes.windows(2).all(|w| w[0].seq > w[1].seq),
+        "newest first"
+    );
+    for secret in [&tok.secret, &second.secret, &third.secret] {
+        assert!(
+            !changes.iter().any(|c| c.details.contains(secret.as_str())),
+            "a token secret leaked into the admin change records"
+        );
+    }
+    assert_eq!(store.admin_changes(2).await.unwrap().len(), 2);
+
     // Async query state.
     async_queries(store).await;
 }
