@@ -16,10 +16,12 @@ use lakeshare::storage::keyring::KeyringRef;
 use lakeshare::storage::signer::{DynUrlSigner, SignContext, SignedUrl, UrlSigner};
 
 fn openapi_routes() -> BTreeSet<(String, String)> {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-spec/openapi.yaml"),
-    )
-    .unwrap();
+    routes_of("protocol-spec/openapi.yaml")
+}
+
+fn routes_of(file: &str) -> BTreeSet<(String, String)> {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let mut out = BTreeSet::new();
     for (path, item) in doc["paths"].as_mapping().unwrap() {
@@ -46,6 +48,15 @@ fn router_and_openapi_document_list_the_same_routes() {
         only_router.is_empty() && only_spec.is_empty(),
         "routes only in the router: {only_router:?}; only in openapi.yaml: {only_spec:?}"
     );
+}
+
+#[test]
+fn public_routes_match_the_admin_openapi_document() {
+    let router: BTreeSet<(String, String)> = lakeshare::server::PUBLIC_ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(router, routes_of("protocol-spec/admin-openapi.yaml"));
 }
 
 #[tokio::test]

@@ -119,3 +119,73 @@ async fn file_urls_of_a_revoked_recipient_stop_working() {
     support::revoke(&server, "later-revoked").await;
     assert_eq!(client.get(&url).send().await.unwrap().status(), 403);
 }
+
+#[tokio::test]
+async fn activation_links_issue_a_working_profile_exactly_once() {
+    use lakeshare::catalog::{CatalogStore, NewRecipient};
+    let server = support::start(
+        &[("plain", support::golden("plain-unpartitioned"))],
+        support::local_signer,
+        ServiceSettings::default(),
+    )
+    .await;
+    let catalog = lakeshare::catalog::sql::SqlCatalog::open(
+        &server._dir.path().join("state.db").to_string_lossy(),
+    )
+    .await
+    .unwrap();
+    catalog
+        .create_recipient(
+            &NewRecipient {
+                name: "invitee".to_owned(),
+                shares: vec!["s".to_owned()],
+                ..NewRecipient::default()
+            },
+            None,
+            0,
+        )
+        .await
+        .unwrap();
+    let code = "activation-code-of-test";
+    let hash = lakeshare::domain::token::hash(code);
+    let far = i64::MAX / 2;
+    catalog
+        .create_activation("invitee", &hash, far, None, 0)
+        .await
+        .unwrap();
+    let root = server.base.trim_end_matches("/delta-sharing").to_owned();
+    let client = reqwest::Client::new();
+    let info = format!("{root}/api/2.1/unity-catalog/public/data_sharing_activation_info/{code}");
+    let redeem = format!("{root}/api/2.1/unity-catalog/public/data_sharing_activation/{code}");
+    assert_eq!(client.get(&info).send().await.unwrap().status(), 200);
+    let profile: serde_json::Value = client
+        .get(&redeem)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["shareCredentialsVersion"], 1);
+    assert_eq!(profile["endpoint"].as_str(), Some(server.base.as_str()));
+    let token = profile["bearerToken"].as_str().unwrap().to_owned();
+    let shares = client
+        .get(format!("{}/shares", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shares.status(), 200, "the activated token works");
+    assert_eq!(
+        client.get(&redeem).send().await.unwrap().status(),
+        404,
+        "second redemption"
+    );
+    assert_eq!(
+        client.get(&info).send().await.unwrap().status(),
+        404,
+        "used link"
+    );
+    let unknown = format!("{root}/api/2.1/unity-catalog/public/data_sharing_activation/nope");
+    assert_eq!(client.get(&unknown).send().await.unwrap().status(), 404);
+}

@@ -109,6 +109,17 @@ pub struct NewRecipient {
     pub ip_access_list: Vec<String>,
 }
 
+/// A redeemed (or redeemable) activation code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    /// Recipient name.
+    pub recipient_name: String,
+    /// Expiry of the code (ms).
+    pub expires_at_ms: i64,
+    /// Expiry of the token it issues (ms).
+    pub token_expires_at_ms: Option<i64>,
+}
+
 /// Changes to a recipient.
 #[derive(Debug, Clone, Default)]
 pub struct RecipientUpdate {
@@ -155,13 +166,37 @@ pub trait CatalogStore: AsyncQueryStore + Send + Sync + std::fmt::Debug {
     async fn active_recipient_name(&self, recipient_id: &str) -> Result<Option<String>>;
     /// Number of active recipients.
     async fn active_recipient_count(&self) -> Result<i64>;
-    /// Creates a recipient with one token and grants; returns its id.
+    /// Creates a recipient with its grants and, unless `token` is `None` (the token is then
+    /// issued through an activation link), one token; returns its id.
     async fn create_recipient(
         &self,
         recipient: &NewRecipient,
-        token: &NewToken,
+        token: Option<&NewToken>,
         now_ms: i64,
     ) -> Result<String>;
+    /// Stores a one-time activation code (hashed) for an active recipient.
+    async fn create_activation(
+        &self,
+        recipient: &str,
+        code_hash: &[u8; 32],
+        expires_at_ms: i64,
+        token_expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<()>;
+    /// Redeems an activation code: stores `token` for its recipient and marks the code used,
+    /// atomically. `None` if the code is unknown, used, expired, or its recipient revoked.
+    async fn activate(
+        &self,
+        code_hash: &[u8; 32],
+        token: &NewToken,
+        now_ms: i64,
+    ) -> Result<Option<Activation>>;
+    /// What an unused, unexpired activation code is for, without redeeming it.
+    async fn activation_info(
+        &self,
+        code_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<Activation>>;
     /// Updates properties / IP list. `false` if no such active recipient.
     async fn update_recipient(&self, name: &str, update: &RecipientUpdate) -> Result<bool>;
     /// Adds a token; the recipient's other live tokens expire after `grace_ms` (0 = now).

@@ -14,7 +14,8 @@ use uuid::Uuid;
 use std::collections::BTreeMap;
 
 use super::{
-    CatalogError, CatalogStore, NewRecipient, RecipientUpdate, Result, ShareDecl, TokenRecord,
+    Activation, CatalogError, CatalogStore, NewRecipient, RecipientUpdate, Result, ShareDecl,
+    TokenRecord,
 };
 use crate::domain::model::{AdminChange, RecipientInfo, Schema, Share, SharedTable, TokenInfo};
 use crate::domain::partition_filter::PartitionSpec;
@@ -240,6 +241,36 @@ async fn record(
     .await
     .map_err(db_err)?;
     Ok(())
+}
+
+/// An unused, unexpired activation code of an active recipient: (recipient id, activation).
+async fn redeemable(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    code_hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<Option<(String, Activation)>> {
+    let row = sqlx::query(
+        "SELECT a.recipient_id, r.name, a.expires_at, a.token_expires_at \
+         FROM activation_codes a JOIN recipients r ON r.id = a.recipient_id \
+         WHERE a.code_hash = $1 AND a.used_at IS NULL AND a.expires_at > $2 \
+         AND r.revoked_at IS NULL",
+    )
+    .bind(&code_hash[..])
+    .bind(now_ms)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    row.map(|r| {
+        Ok((
+            r.try_get("recipient_id").map_err(db_err)?,
+            Activation {
+                recipient_name: r.try_get("name").map_err(db_err)?,
+                expires_at_ms: r.try_get("expires_at").map_err(db_err)?,
+                token_expires_at_ms: r.try_get("token_expires_at").map_err(db_err)?,
+            },
+        ))
+    })
+    .transpose()
 }
 
 /// The id of the active (not revoked) recipient named `name`, inside a transaction.
@@ -524,7 +555,7 @@ impl CatalogStore for SqlCatalog {
     async fn create_recipient(
         &self,
         recipient: &NewRecipient,
-        token: &NewToken,
+        token: Option<&NewToken>,
         now_ms: i64,
     ) -> Result<String> {
         let name = &recipient.name;
@@ -560,18 +591,20 @@ impl CatalogStore for SqlCatalog {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&token.hash[..])
-        .bind(&id)
-        .bind(&token.display_prefix)
-        .bind(now_ms)
-        .bind(recipient.token_expires_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        if let Some(token) = token {
+            sqlx::query(
+                "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&token.hash[..])
+            .bind(&id)
+            .bind(&token.display_prefix)
+            .bind(now_ms)
+            .bind(recipient.token_expires_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
         for share in &canonical {
             sqlx::query(
                 "INSERT INTO grants (recipient_id, share, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -583,9 +616,102 @@ impl CatalogStore for SqlCatalog {
             .await
             .map_err(db_err)?;
         }
-        record(&mut tx, &self.actor, now_ms, "recipient.create", name, serde_json::json!({"shares": canonical, "tokenPrefix": token.display_prefix, "tokenExpiresAt": recipient.token_expires_at_ms, "properties": recipient.properties, "ipAccessList": recipient.ip_access_list})).await?;
+        record(&mut tx, &self.actor, now_ms, "recipient.create", name, serde_json::json!({"shares": canonical, "tokenPrefix": token.map(|t| &t.display_prefix), "tokenExpiresAt": recipient.token_expires_at_ms, "properties": recipient.properties, "ipAccessList": recipient.ip_access_list})).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(id)
+    }
+
+    async fn create_activation(
+        &self,
+        recipient: &str,
+        code_hash: &[u8; 32],
+        expires_at_ms: i64,
+        token_expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let id = active_recipient_id(&mut tx, recipient)
+            .await?
+            .ok_or_else(|| CatalogError::NotFound(format!("recipient '{recipient}'")))?;
+        sqlx::query(
+            "INSERT INTO activation_codes (code_hash, recipient_id, created_at, expires_at, \
+             token_expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&code_hash[..])
+        .bind(&id)
+        .bind(now_ms)
+        .bind(expires_at_ms)
+        .bind(token_expires_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        record(
+            &mut tx,
+            &self.actor,
+            now_ms,
+            "recipient.activation_link",
+            recipient,
+            serde_json::json!({ "expiresAt": expires_at_ms }),
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn activate(
+        &self,
+        code_hash: &[u8; 32],
+        token: &NewToken,
+        now_ms: i64,
+    ) -> Result<Option<Activation>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let Some((id, activation)) = redeemable(&mut tx, code_hash, now_ms).await? else {
+            return Ok(None);
+        };
+        let claimed = sqlx::query(
+            "UPDATE activation_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(&code_hash[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if claimed.rows_affected() != 1 {
+            return Ok(None); // redeemed concurrently
+        }
+        sqlx::query(
+            "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&token.hash[..])
+        .bind(&id)
+        .bind(&token.display_prefix)
+        .bind(now_ms)
+        .bind(activation.token_expires_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        record(
+            &mut tx,
+            "activation-link",
+            now_ms,
+            "recipient.activate",
+            &activation.recipient_name,
+            serde_json::json!({ "tokenPrefix": token.display_prefix }),
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(activation))
+    }
+
+    async fn activation_info(
+        &self,
+        code_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<Activation>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        Ok(redeemable(&mut tx, code_hash, now_ms)
+            .await?
+            .map(|(_, a)| a))
     }
 
     async fn update_recipient(&self, name: &str, update: &RecipientUpdate) -> Result<bool> {

@@ -105,7 +105,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 shares: shares.clone(),
                 ..NewRecipient::default()
             },
-            &new,
+            Some(&new),
             chrono::Utc::now().timestamp_millis(),
         )
         .await?;

@@ -45,9 +45,32 @@ pub enum RecipientCommand {
         /// Endpoint URL for the profile (default: from the config's host, port and endpoint).
         #[arg(long)]
         endpoint: Option<String>,
-        /// Where to write the profile file.
+        /// Where to write the profile file (or use --activation).
+        #[arg(long, required_unless_present = "activation")]
+        profile: Option<PathBuf>,
+        /// Issue a one-time activation link instead of writing a profile: the recipient
+        /// downloads its profile once; the token is created at that moment.
+        #[arg(long, conflicts_with = "profile")]
+        activation: bool,
+        /// Lifetime of the activation link (default 7d).
+        #[arg(long, default_value = "7d")]
+        activation_expires_in: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Issue a one-time activation link for an existing recipient (a new token is created when
+    /// it is redeemed; existing tokens are unaffected).
+    Link {
+        /// Recipient name.
+        name: String,
+        #[command(flatten)]
+        expiry: ExpiryArgs,
+        /// Lifetime of the activation link.
+        #[arg(long, default_value = "7d")]
+        activation_expires_in: String,
+        /// Server endpoint URL (default: from the config); the link is on its host.
         #[arg(long)]
-        profile: PathBuf,
+        endpoint: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -277,6 +300,8 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
             allow_ip,
             endpoint,
             profile,
+            activation,
+            activation_expires_in,
             store,
         } => {
             let expires_at = expiry.resolve(now)?;
@@ -294,16 +319,58 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                 ip_access_list: allow_ip,
             };
             catalog
-                .create_recipient(&recipient, &new, now)
+                .create_recipient(&recipient, (!activation).then_some(&new), now)
                 .await
                 .with_context(|| format!("cannot create recipient '{name}'"))?;
-            write_profile(&profile, endpoint, &new, expires_at)?;
-            println!(
-                "created recipient '{name}' (token {}…) granted {:?}; profile written to {}",
-                new.display_prefix,
-                shares,
-                profile.display()
-            );
+            match profile {
+                Some(profile) => {
+                    write_profile(&profile, endpoint, &new, expires_at)?;
+                    println!(
+                        "created recipient '{name}' (token {}…) granted {:?}; profile written \
+                         to {}",
+                        new.display_prefix,
+                        shares,
+                        profile.display()
+                    );
+                }
+                None => {
+                    let link = issue_link(
+                        catalog.as_ref(),
+                        &name,
+                        &endpoint,
+                        &activation_expires_in,
+                        expires_at,
+                        now,
+                    )
+                    .await?;
+                    println!("created recipient '{name}' granted {shares:?}; activation link:");
+                    println!("{link}");
+                }
+            }
+        }
+        RecipientCommand::Link {
+            name,
+            expiry,
+            activation_expires_in,
+            endpoint,
+            store,
+        } => {
+            let expires_at = expiry.resolve(now)?;
+            let endpoint = match endpoint {
+                Some(e) => e,
+                None => default_endpoint(&store)?,
+            };
+            let catalog = open(&store).await?;
+            let link = issue_link(
+                catalog.as_ref(),
+                &name,
+                &endpoint,
+                &activation_expires_in,
+                expires_at,
+                now,
+            )
+            .await?;
+            println!("{link}");
         }
         RecipientCommand::Update {
             name,
@@ -454,6 +521,32 @@ pub async fn run_grant(cmd: GrantCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Stores a new activation code for `name` and returns the link (on the host of `endpoint`).
+async fn issue_link(
+    catalog: &dyn crate::catalog::CatalogStore,
+    name: &str,
+    endpoint: &str,
+    lifetime: &str,
+    token_expires_at: Option<i64>,
+    now: i64,
+) -> anyhow::Result<String> {
+    let url =
+        url::Url::parse(endpoint).with_context(|| format!("invalid endpoint URL '{endpoint}'"))?;
+    let origin = url.origin().ascii_serialization();
+    let code = token::generate()
+        .secret
+        .trim_start_matches(token::TOKEN_PREFIX)
+        .to_owned();
+    let expires = now.saturating_add(parse_duration_ms(lifetime)?);
+    catalog
+        .create_activation(name, &token::hash(&code), expires, token_expires_at, now)
+        .await
+        .with_context(|| format!("cannot create an activation link for '{name}'"))?;
+    Ok(format!(
+        "{origin}/api/2.1/unity-catalog/public/data_sharing_activation/{code}"
+    ))
 }
 
 /// Writes a file readable by its owner only (profiles hold a secret).

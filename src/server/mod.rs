@@ -9,4 +9,4 @@ mod ndjson;
 pub mod router;
 mod routes;
 
-pub use router::{AppState, ROUTES, build_router};
+pub use router::{AppState, PUBLIC_ROUTES, ROUTES, build_router};

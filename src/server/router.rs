@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, head, post};
 
 use super::error::ApiError;
-use super::routes::{files, ops, shares, tables};
+use super::routes::{activation, files, ops, shares, tables};
 use crate::service::{Service, ServiceError};
 
 /// Shared state of the handlers.
@@ -57,6 +57,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("HEAD", "/files/{file}/{name}"),
 ];
 
+/// Routes outside the endpoint prefix that need no bearer token (their path carries the
+/// credential), as in `protocol-spec/admin-openapi.yaml`.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    (
+        "GET",
+        "/api/2.1/unity-catalog/public/data_sharing_activation_info/{code}",
+    ),
+    (
+        "GET",
+        "/api/2.1/unity-catalog/public/data_sharing_activation/{code}",
+    ),
+];
+
 async fn not_found(uri: Uri) -> Response {
     ApiError(ServiceError::NotFound(format!(
         "no such endpoint: {}",
@@ -104,7 +117,16 @@ pub fn build_router(state: AppState) -> Router {
             "/files/{file}/{name}",
             get(files::get_file).head(files::get_file),
         );
-    let root = Router::new().route("/_lakeshare/metrics", get(ops::metrics));
+    let root = Router::new()
+        .route("/_lakeshare/metrics", get(ops::metrics))
+        .route(
+            "/api/2.1/unity-catalog/public/data_sharing_activation_info/{code}",
+            get(activation::get_activation_info),
+        )
+        .route(
+            "/api/2.1/unity-catalog/public/data_sharing_activation/{code}",
+            get(activation::retrieve_token),
+        );
     let app = if state.prefix.is_empty() {
         root.merge(api)
     } else {

@@ -4,6 +4,7 @@
 //! The HTTP layer calls [`Service`] methods with wire-level inputs and gets back wire types
 //! (or a streamed NDJSON body); it never reaches the catalog, the table reader or storage.
 
+mod activation;
 mod async_query;
 mod auth;
 mod changes;

@@ -107,7 +107,7 @@ pub async fn run(store: &dyn CatalogStore) {
                 properties: [("c".to_owned(), "US".to_owned())].into(),
                 ip_access_list: vec!["10.0.0.0/8".to_owned()],
             },
-            &tok,
+            Some(&tok),
             1_000,
         )
         .await
@@ -118,7 +118,7 @@ pub async fn run(store: &dyn CatalogStore) {
                 name: "ACME".to_owned(),
                 ..NewRecipient::default()
             },
-            &token::generate(),
+            Some(&token::generate()),
             1_000,
         )
         .await;
@@ -133,7 +133,7 @@ pub async fn run(store: &dyn CatalogStore) {
                 shares: vec!["nope".to_owned()],
                 ..NewRecipient::default()
             },
-            &token::generate(),
+            Some(&token::generate()),
             1_000,
         )
         .await;

@@ -68,7 +68,7 @@ pub async fn start(
                 shares: vec!["s".to_owned()],
                 ..Default::default()
             },
-            &tok,
+            Some(&tok),
             0,
         )
         .await
@@ -132,7 +132,7 @@ pub async fn add_recipient(
                 token_expires_at_ms: expires_at_ms,
                 ..Default::default()
             },
-            &tok,
+            Some(&tok),
             0,
         )
         .await

@@ -1,5 +1,6 @@
 //! One file per endpoint group.
 
+pub(crate) mod activation;
 pub(crate) mod files;
 pub(crate) mod ops;
 pub(crate) mod shares;
