@@ -54,6 +54,7 @@ fn router_and_openapi_document_list_the_same_routes() {
 fn public_routes_match_the_admin_openapi_document() {
     let router: BTreeSet<(String, String)> = lakeshare::server::PUBLIC_ROUTES
         .iter()
+        .chain(lakeshare::server::admin::ADMIN_ROUTES)
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
     assert_eq!(router, routes_of("protocol-spec/admin-openapi.yaml"));

@@ -189,3 +189,52 @@ async fn activation_links_issue_a_working_profile_exactly_once() {
     let unknown = format!("{root}/api/2.1/unity-catalog/public/data_sharing_activation/nope");
     assert_eq!(client.get(&unknown).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn every_admin_route_refuses_callers_without_an_admin_token() {
+    use lakeshare::server::admin::{ADMIN_ROUTES, AdminState, build_admin_router};
+    let server = support::start(
+        &[("plain", support::golden("plain-unpartitioned"))],
+        support::local_signer,
+        ServiceSettings::default(),
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = format!("http://{}", listener.local_addr().unwrap());
+    let app = build_admin_router(AdminState {
+        service: server.service.clone(),
+        recipient_origin: "http://127.0.0.1:1".to_owned(),
+    });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let client = reqwest::Client::new();
+    for (method, path) in ADMIN_ROUTES {
+        let url = format!("{admin}{}", path.replace("{name}", "s"));
+        for token in [
+            None,
+            Some("lks_not-an-admin-token"),
+            Some(server.token.as_str()),
+        ] {
+            let mut req = client.request(method.parse().unwrap(), &url).body("{}");
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 401, "{method} {path} with {token:?}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["error_code"], "UNAUTHENTICATED");
+        }
+    }
+    let probe = client
+        .get(format!("{admin}/.well-known/databricks-config"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 404);
+}

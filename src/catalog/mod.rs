@@ -107,6 +107,8 @@ pub struct NewRecipient {
     pub properties: BTreeMap<String, String>,
     /// IP allow list (CIDRs).
     pub ip_access_list: Vec<String>,
+    /// Free-text comment.
+    pub comment: Option<String>,
 }
 
 /// A redeemed (or redeemable) activation code.
@@ -129,6 +131,8 @@ pub struct RecipientUpdate {
     pub remove_properties: Vec<String>,
     /// New IP allow list (`Some(vec![])` clears it).
     pub ip_access_list: Option<Vec<String>>,
+    /// New comment.
+    pub comment: Option<String>,
 }
 
 /// The state store. Implementations must be safe to call from many tasks at once. Every store
@@ -199,12 +203,13 @@ pub trait CatalogStore: AsyncQueryStore + Send + Sync + std::fmt::Debug {
     ) -> Result<Option<Activation>>;
     /// Updates properties / IP list. `false` if no such active recipient.
     async fn update_recipient(&self, name: &str, update: &RecipientUpdate) -> Result<bool>;
-    /// Adds a token; the recipient's other live tokens expire after `grace_ms` (0 = now).
+    /// The recipient's live tokens expire after `grace_ms` (0 = now) and `token`, if given,
+    /// is added (without one, the next token comes from an activation link).
     /// `false` if no such active recipient.
     async fn rotate_token(
         &self,
         name: &str,
-        token: &NewToken,
+        token: Option<&NewToken>,
         expires_at_ms: Option<i64>,
         grace_ms: i64,
         now_ms: i64,
@@ -225,6 +230,10 @@ pub trait CatalogStore: AsyncQueryStore + Send + Sync + std::fmt::Debug {
     async fn revoke_recipient(&self, name: &str, now_ms: i64) -> Result<bool>;
     /// All recipients.
     async fn list_recipients(&self) -> Result<Vec<RecipientInfo>>;
+    /// Stores an administrator token (hashed).
+    async fn create_admin_token(&self, name: &str, token: &NewToken, now_ms: i64) -> Result<()>;
+    /// The administrator a token belongs to, if it is known and not revoked.
+    async fn lookup_admin_token(&self, hash: &[u8; 32]) -> Result<Option<String>>;
     /// The most recent `limit` administrative changes, newest first.
     async fn admin_changes(&self, limit: usize) -> Result<Vec<AdminChange>>;
     /// All signing keys.

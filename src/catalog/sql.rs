@@ -114,6 +114,7 @@ impl SqlCatalog {
             revoked_at_ms: r.try_get("revoked_at").map_err(db_err)?,
             properties: json_map(&r.try_get::<String, _>("properties").map_err(db_err)?)?,
             ip_access_list: json_list(&r.try_get::<String, _>("ip_access_list").map_err(db_err)?)?,
+            comment: r.try_get("comment").map_err(db_err)?,
             tokens,
             id,
         })
@@ -580,14 +581,15 @@ impl CatalogStore for SqlCatalog {
         }
         let id = Uuid::new_v4().to_string();
         sqlx::query(
-            "INSERT INTO recipients (id, name, created_at, properties, ip_access_list) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO recipients (id, name, created_at, properties, ip_access_list, comment) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&id)
         .bind(name)
         .bind(now_ms)
         .bind(to_json(&recipient.properties)?)
         .bind(to_json(&recipient.ip_access_list)?)
+        .bind(&recipient.comment)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -736,6 +738,14 @@ impl CatalogStore for SqlCatalog {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        if let Some(comment) = &update.comment {
+            sqlx::query("UPDATE recipients SET comment = $1 WHERE id = $2")
+                .bind(comment)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         if let Some(ips) = &update.ip_access_list {
             sqlx::query("UPDATE recipients SET ip_access_list = $1 WHERE id = $2")
                 .bind(to_json(ips)?)
@@ -752,7 +762,7 @@ impl CatalogStore for SqlCatalog {
     async fn rotate_token(
         &self,
         name: &str,
-        token: &NewToken,
+        token: Option<&NewToken>,
         expires_at_ms: Option<i64>,
         grace_ms: i64,
         now_ms: i64,
@@ -783,19 +793,21 @@ impl CatalogStore for SqlCatalog {
             .await
             .map_err(db_err)?;
         }
-        sqlx::query(
-            "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&token.hash[..])
-        .bind(&id)
-        .bind(&token.display_prefix)
-        .bind(now_ms)
-        .bind(expires_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        record(&mut tx, &self.actor, now_ms, "recipient.rotate_token", name, serde_json::json!({"tokenPrefix": token.display_prefix, "graceMs": grace_ms, "tokenExpiresAt": expires_at_ms})).await?;
+        if let Some(token) = token {
+            sqlx::query(
+                "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&token.hash[..])
+            .bind(&id)
+            .bind(&token.display_prefix)
+            .bind(now_ms)
+            .bind(expires_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        record(&mut tx, &self.actor, now_ms, "recipient.rotate_token", name, serde_json::json!({"tokenPrefix": token.map(|t| &t.display_prefix), "graceMs": grace_ms, "tokenExpiresAt": expires_at_ms})).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -870,7 +882,7 @@ impl CatalogStore for SqlCatalog {
 
     async fn get_recipient(&self, name: &str) -> Result<Option<RecipientInfo>> {
         let row = sqlx::query(
-            "SELECT id, name, created_at, revoked_at, properties, ip_access_list \
+            "SELECT id, name, created_at, revoked_at, properties, ip_access_list, comment \
              FROM recipients WHERE lower(name) = lower($1)",
         )
         .bind(name)
@@ -917,7 +929,7 @@ impl CatalogStore for SqlCatalog {
 
     async fn list_recipients(&self) -> Result<Vec<RecipientInfo>> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at, revoked_at, properties, ip_access_list \
+            "SELECT id, name, created_at, revoked_at, properties, ip_access_list, comment \
              FROM recipients ORDER BY name",
         )
         .fetch_all(&self.pool)
@@ -928,6 +940,46 @@ impl CatalogStore for SqlCatalog {
             out.push(self.recipient_info(&r).await?);
         }
         Ok(out)
+    }
+
+    async fn create_admin_token(&self, name: &str, token: &NewToken, now_ms: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO admin_tokens (hash, name, prefix, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&token.hash[..])
+        .bind(name)
+        .bind(&token.display_prefix)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        record(
+            &mut tx,
+            &self.actor,
+            now_ms,
+            "admin_token.create",
+            name,
+            serde_json::json!({ "tokenPrefix": token.display_prefix }),
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn lookup_admin_token(&self, hash: &[u8; 32]) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT hash, name FROM admin_tokens WHERE hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(&hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: Vec<u8> = row.try_get("hash").map_err(db_err)?;
+        if !crate::domain::token::hashes_equal(&stored, hash) {
+            return Ok(None);
+        }
+        Ok(Some(row.try_get("name").map_err(db_err)?))
     }
 
     async fn admin_changes(&self, limit: usize) -> Result<Vec<AdminChange>> {

@@ -109,7 +109,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             chrono::Utc::now().timestamp_millis(),
         )
         .await?;
-    let server = start(&config, catalog, false).await?;
+    let server = start(&config, catalog, false, None).await?;
     let profile_path = std::fs::canonicalize(&args.dir)?.join("demo.share");
     let profile = ProfileV1 {
         share_credentials_version: 1,

@@ -52,6 +52,9 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Start a server on sample tables, with a ready-to-use profile.
     Demo(demo::DemoArgs),
+    /// Manage admin API tokens.
+    #[command(subcommand)]
+    AdminToken(AdminTokenCommand),
     /// Show who changed what and when (recipients, grants, keys, config imports).
     AdminLog {
         /// How many changes, newest first.
@@ -60,6 +63,18 @@ pub enum Command {
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Admin token subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Create an admin API token (printed once, stored hashed).
+    Create {
+        /// Administrator name.
+        name: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -74,6 +89,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig { config } => check::run(&config).await,
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::AdminToken(AdminTokenCommand::Create { name, store }) => {
+            let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
+            let new = crate::domain::token::generate();
+            catalog
+                .create_admin_token(&name, &new, chrono::Utc::now().timestamp_millis())
+                .await?;
+            println!("admin token: {}", new.secret);
+            Ok(())
+        }
         Command::AdminLog { limit, json, store } => {
             let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
             for c in catalog.admin_changes(limit).await? {

@@ -317,6 +317,7 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                 token_expires_at_ms: expires_at,
                 properties: properties.into_iter().collect(),
                 ip_access_list: allow_ip,
+                comment: None,
             };
             catalog
                 .create_recipient(&recipient, (!activation).then_some(&new), now)
@@ -384,6 +385,7 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
             let update = RecipientUpdate {
                 set_properties: properties.into_iter().collect::<BTreeMap<_, _>>(),
                 remove_properties,
+                comment: None,
                 ip_access_list: if clear_ip_list {
                     Some(Vec::new())
                 } else if allow_ip.is_empty() {
@@ -416,7 +418,13 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
             let catalog = open(&store).await?;
             let new = token::generate();
             if !catalog
-                .rotate_token(&name, &new, expires_at, grace.saturating_mul(1000), now)
+                .rotate_token(
+                    &name,
+                    Some(&new),
+                    expires_at,
+                    grace.saturating_mul(1000),
+                    now,
+                )
                 .await?
             {
                 bail!("no active recipient named '{name}'");

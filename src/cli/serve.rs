@@ -32,6 +32,9 @@ pub struct ServeArgs {
     /// Accept requests without a token. Development only: refused on non-loopback hosts.
     #[arg(long)]
     pub allow_anonymous: bool,
+    /// Also serve the admin API on 127.0.0.1 at this port (0 = any free port; printed).
+    #[arg(long)]
+    pub admin_port: Option<u16>,
 }
 
 /// A bound, ready-to-run server.
@@ -43,6 +46,9 @@ pub struct Server {
     pub url: String,
     /// Wired components.
     pub wired: Wired,
+    admin: Option<(TcpListener, Router)>,
+    /// The admin API URL, when enabled.
+    pub admin_url: Option<String>,
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -101,6 +107,7 @@ pub async fn start(
     config: &Config,
     catalog: DynCatalog,
     allow_anonymous: bool,
+    admin_port: Option<u16>,
 ) -> anyhow::Result<Server> {
     if allow_anonymous && !is_loopback_host(&config.host) {
         bail!(
@@ -175,12 +182,35 @@ pub async fn start(
         bound_base: url.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
     });
+    let admin = match admin_port {
+        None => None,
+        Some(port) => {
+            let admin_listener = TcpListener::bind(("127.0.0.1", port))
+                .with_context(|| format!("cannot listen on 127.0.0.1:{port} for the admin API"))?;
+            admin_listener.set_nonblocking(true)?;
+            let origin = url::Url::parse(&url)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            let router =
+                crate::server::admin::build_admin_router(crate::server::admin::AdminState {
+                    service: wired.service.clone(),
+                    recipient_origin: origin,
+                });
+            Some((admin_listener, router))
+        }
+    };
+    let admin_url = match &admin {
+        Some((l, _)) => Some(format!("http://127.0.0.1:{}", l.local_addr()?.port())),
+        None => None,
+    };
     Ok(Server {
         listener,
         app,
         tls,
         url,
         wired,
+        admin,
+        admin_url,
     })
 }
 
@@ -193,6 +223,18 @@ impl Server {
             shutdown_signal().await;
             shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
         });
+        if let Some((listener, router)) = self.admin {
+            let admin_handle = handle.clone();
+            tokio::spawn(async move {
+                let served = axum_server::from_tcp(listener)
+                    .handle(admin_handle)
+                    .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "admin API listener failed");
+                }
+            });
+        }
         let service = self.app.into_make_service_with_connect_info::<SocketAddr>();
         match self.tls {
             Some(tls) => {
@@ -250,8 +292,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| wiring::default_state_path(&args.config));
     let catalog: DynCatalog = wiring::open_catalog_as(&state, "server").await?;
-    let server = start(&config, catalog, args.allow_anonymous).await?;
+    let server = start(&config, catalog, args.allow_anonymous, args.admin_port).await?;
     println!("lakeshare listening on {}", server.url);
+    if let Some(admin) = &server.admin_url {
+        println!("lakeshare admin API listening on {admin}");
+    }
     std::io::stdout().flush()?;
     server.run().await
 }

@@ -150,6 +150,8 @@ pub struct RecipientInfo {
     pub ip_access_list: Vec<String>,
     /// Grant expiries (ms), by share.
     pub grant_expiries: BTreeMap<String, Option<i64>>,
+    /// Free-text comment.
+    pub comment: Option<String>,
 }
 
 /// A token as listed (never the secret).

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// 403: the caller is known but not allowed (e.g. a bad file-URL signature).
     PermissionDenied,
+    /// 409: the object exists already.
+    ResourceAlreadyExists,
     /// 429: a limit was reached; retry later.
     ResourceExhausted,
     /// 500: an unexpected server error.
@@ -36,6 +38,7 @@ impl ErrorCode {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::PermissionDenied => "PERMISSION_DENIED",
             Self::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Self::ResourceAlreadyExists => "RESOURCE_ALREADY_EXISTS",
             Self::InternalError => "INTERNAL_ERROR",
             Self::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
         }

@@ -5,6 +5,7 @@
 //! recipients; domain types never are.
 
 pub mod actions;
+pub mod admin;
 pub mod capabilities;
 pub mod error;
 pub mod listing;

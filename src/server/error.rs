@@ -30,6 +30,7 @@ pub(crate) fn classify(e: &ServiceError) -> (StatusCode, ErrorCode) {
         ServiceError::Malformed(_) => ErrorCode::MalformedRequest,
         ServiceError::Unsupported(_) => ErrorCode::UnsupportedOperation,
         ServiceError::TooManyRequests { .. } => ErrorCode::ResourceExhausted,
+        ServiceError::Conflict(_) => ErrorCode::ResourceAlreadyExists,
         ServiceError::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
         ServiceError::Internal(_) => ErrorCode::InternalError,
     };

@@ -3,6 +3,7 @@
 //! Handlers parse wire input, call one [`crate::service::Service`] method and render its
 //! result. Nothing here reaches the catalog, Delta logs or storage.
 
+pub mod admin;
 mod error;
 mod extract;
 mod ndjson;

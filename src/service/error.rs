@@ -32,6 +32,9 @@ pub enum ServiceError {
         /// Object size.
         size: u64,
     },
+    /// 409: the object exists already.
+    #[error("{0}")]
+    Conflict(String),
     /// 429: over a limit; retry after the given number of seconds.
     #[error("{message}")]
     TooManyRequests {
@@ -99,6 +102,7 @@ pub(crate) fn http_status(e: &ServiceError) -> u16 {
         | ServiceError::Malformed(_)
         | ServiceError::Unsupported(_) => 400,
         ServiceError::RangeNotSatisfiable { .. } => 416,
+        ServiceError::Conflict(_) => 409,
         ServiceError::TooManyRequests { .. } => 429,
         ServiceError::Unavailable(_) => 503,
         ServiceError::Internal(_) => 500,

@@ -5,6 +5,7 @@
 //! (or a streamed NDJSON body); it never reaches the catalog, the table reader or storage.
 
 mod activation;
+mod admin;
 mod async_query;
 mod auth;
 mod changes;

@@ -106,6 +106,7 @@ pub async fn run(store: &dyn CatalogStore) {
                 token_expires_at_ms: Some(10_000),
                 properties: [("c".to_owned(), "US".to_owned())].into(),
                 ip_access_list: vec!["10.0.0.0/8".to_owned()],
+                comment: Some("partner".to_owned()),
             },
             Some(&tok),
             1_000,
@@ -162,6 +163,7 @@ pub async fn run(store: &dyn CatalogStore) {
         set_properties: [("region".to_owned(), "emea".to_owned())].into(),
         remove_properties: vec!["c".to_owned()],
         ip_access_list: Some(vec![]),
+        comment: Some("renamed partner".to_owned()),
     };
     assert!(store.update_recipient("acme", &update).await.unwrap());
     let rec = store.lookup_token(&tok.hash).await.unwrap().unwrap();
@@ -191,7 +193,7 @@ pub async fn run(store: &dyn CatalogStore) {
     let second = token::generate();
     assert!(
         store
-            .rotate_token("acme", &second, None, 3_000, 4_000)
+            .rotate_token("acme", Some(&second), None, 3_000, 4_000)
             .await
             .unwrap()
     );
@@ -205,7 +207,7 @@ pub async fn run(store: &dyn CatalogStore) {
     let third = token::generate();
     assert!(
         store
-            .rotate_token("acme", &third, None, 0, 5_000)
+            .rotate_token("acme", Some(&third), None, 0, 5_000)
             .await
             .unwrap()
     );
@@ -236,7 +238,7 @@ pub async fn run(store: &dyn CatalogStore) {
     assert_eq!(store.active_recipient_count().await.unwrap(), 0);
     assert!(
         !store
-            .rotate_token("acme", &token::generate(), None, 0, 1)
+            .rotate_token("acme", Some(&token::generate()), None, 0, 1)
             .await
             .unwrap()
     );

@@ -1,0 +1,419 @@
+//! The admin API's operations (Unity-Catalog-shaped): shares and their permissions,
+//! recipients with activation links, token rotation.
+//!
+//! Shares, schemas and tables are still declared in the YAML in this release; recipients and
+//! grants are managed here, through the same catalog methods the CLI uses.
+
+use super::{Service, ServiceError};
+use crate::catalog::{NewRecipient, RecipientUpdate};
+use crate::domain::model::RecipientInfo as Recipient;
+use crate::domain::token;
+use crate::protocol::admin as wire;
+
+/// Lifetime of activation links issued by the admin API.
+const ACTIVATION_LINK_TTL_MS: i64 = 7 * 24 * 3_600_000;
+
+const ACTIVATION_PATH: &str = "/api/2.1/unity-catalog/public/data_sharing_activation/";
+
+fn bad(msg: impl Into<String>) -> ServiceError {
+    ServiceError::InvalidParameter(msg.into())
+}
+
+fn recipient_info(r: &Recipient, activation_url: Option<String>, now: i64) -> wire::RecipientInfo {
+    let mut tokens: Vec<wire::RecipientTokenInfo> = r
+        .tokens
+        .iter()
+        .filter(|t| t.revoked_at_ms.is_none() && t.expires_at_ms.is_none_or(|e| e > now))
+        .map(|t| wire::RecipientTokenInfo {
+            id: t.prefix.clone(),
+            activation_url: None,
+            created_at: t.created_at_ms,
+            expiration_time: t.expires_at_ms,
+        })
+        .collect();
+    let activated = !tokens.is_empty();
+    if let Some(url) = activation_url {
+        tokens.push(wire::RecipientTokenInfo {
+            id: "activation".to_owned(),
+            activation_url: Some(url),
+            created_at: now,
+            expiration_time: None,
+        });
+    }
+    wire::RecipientInfo {
+        name: r.name.clone(),
+        authentication_type: "TOKEN".to_owned(),
+        activated,
+        comment: r.comment.clone(),
+        created_at: r.created_at_ms,
+        properties_kvpairs: wire::PropertiesKvPairs {
+            properties: r.properties.clone(),
+        },
+        ip_access_list: wire::IpAccessList {
+            allowed_ip_addresses: r.ip_access_list.clone(),
+        },
+        tokens,
+    }
+}
+
+fn check_ips(list: &[String]) -> Result<(), ServiceError> {
+    for ip in list {
+        if ip.parse::<ipnet::IpNet>().is_err() && ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad(format!(
+                "'{ip}' in ip_access_list is not an IP address or CIDR (e.g. 10.0.0.0/8)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Service {
+    /// Resolves an admin bearer token to the administrator's name.
+    pub async fn admin_authenticate(&self, bearer: Option<&str>) -> Result<String, ServiceError> {
+        let presented = bearer
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ServiceError::Unauthenticated("missing admin bearer token".to_owned())
+            })?;
+        self.inner
+            .catalog
+            .lookup_admin_token(&token::hash(presented))
+            .await?
+            .ok_or_else(|| ServiceError::Unauthenticated("the admin token is not valid".into()))
+    }
+
+    async fn recipient(&self, name: &str) -> Result<Recipient, ServiceError> {
+        self.inner
+            .catalog
+            .get_recipient(name)
+            .await?
+            .filter(|r| r.revoked_at_ms.is_none())
+            .ok_or_else(|| ServiceError::NotFound(format!("Recipient '{name}' does not exist.")))
+    }
+
+    async fn activation_link(
+        &self,
+        name: &str,
+        origin: &str,
+        token_expires_at_ms: Option<i64>,
+    ) -> Result<String, ServiceError> {
+        let now = self.now_ms();
+        let code = token::generate()
+            .secret
+            .trim_start_matches(token::TOKEN_PREFIX)
+            .to_owned();
+        self.inner
+            .catalog
+            .create_activation(
+                name,
+                &token::hash(&code),
+                now.saturating_add(ACTIVATION_LINK_TTL_MS),
+                token_expires_at_ms,
+                now,
+            )
+            .await?;
+        Ok(format!(
+            "{}{ACTIVATION_PATH}{code}",
+            origin.trim_end_matches('/')
+        ))
+    }
+
+    /// `GET /shares`.
+    pub async fn admin_list_shares(&self) -> Result<wire::ListShares, ServiceError> {
+        let shares = self.inner.catalog.list_shares().await?;
+        Ok(wire::ListShares {
+            shares: shares
+                .into_iter()
+                .map(|s| wire::ShareInfo {
+                    name: s.name,
+                    objects: Vec::new(),
+                })
+                .collect(),
+        })
+    }
+
+    /// `GET /shares/{name}`.
+    pub async fn admin_get_share(&self, name: &str) -> Result<wire::ShareInfo, ServiceError> {
+        let missing = || ServiceError::NotFound(format!("Share '{name}' does not exist."));
+        let share = self
+            .inner
+            .catalog
+            .get_share(name)
+            .await?
+            .ok_or_else(missing)?;
+        let tables = self
+            .inner
+            .catalog
+            .list_tables(&share.name, None)
+            .await?
+            .ok_or_else(missing)?;
+        Ok(wire::ShareInfo {
+            objects: tables
+                .into_iter()
+                .map(|t| wire::SharedDataObject {
+                    name: format!("{}.{}.{}", t.share, t.schema, t.name),
+                    data_object_type: "TABLE".to_owned(),
+                    shared_as: format!("{}.{}", t.schema, t.name),
+                    history_data_sharing_status: if t.history_shared {
+                        "ENABLED"
+                    } else {
+                        "DISABLED"
+                    }
+                    .to_owned(),
+                    start_version: t.start_version,
+                })
+                .collect(),
+            name: share.name,
+        })
+    }
+
+    /// `GET /shares/{name}/permissions`.
+    pub async fn admin_share_permissions(
+        &self,
+        share: &str,
+    ) -> Result<wire::PermissionsList, ServiceError> {
+        let found =
+            self.inner.catalog.get_share(share).await?.ok_or_else(|| {
+                ServiceError::NotFound(format!("Share '{share}' does not exist."))
+            })?;
+        let now = self.now_ms();
+        let recipients = self.inner.catalog.list_recipients().await?;
+        Ok(wire::PermissionsList {
+            privilege_assignments: recipients
+                .into_iter()
+                .filter(|r| r.revoked_at_ms.is_none())
+                .filter(|r| {
+                    r.grant_expiries.iter().any(|(s, e)| {
+                        s.eq_ignore_ascii_case(&found.name) && e.is_none_or(|e| e > now)
+                    })
+                })
+                .map(|r| wire::PrivilegeAssignment {
+                    principal: r.name,
+                    privileges: vec!["SELECT".to_owned()],
+                })
+                .collect(),
+        })
+    }
+
+    /// `PATCH /shares/{name}/permissions`.
+    pub async fn admin_update_share_permissions(
+        &self,
+        share: &str,
+        update: &wire::UpdatePermissions,
+    ) -> Result<wire::PermissionsList, ServiceError> {
+        let now = self.now_ms();
+        for change in &update.changes {
+            for p in change.add.iter().chain(&change.remove) {
+                if !p.eq_ignore_ascii_case("SELECT") {
+                    return Err(bad(format!(
+                        "unsupported privilege '{p}': shares only grant SELECT"
+                    )));
+                }
+            }
+            if !change.add.is_empty() {
+                self.inner
+                    .catalog
+                    .add_grant(&change.principal, share, None, now)
+                    .await?;
+            }
+            if !change.remove.is_empty() {
+                self.inner
+                    .catalog
+                    .remove_grant(&change.principal, share)
+                    .await?;
+            }
+        }
+        self.admin_share_permissions(share).await
+    }
+
+    /// `POST /recipients`.
+    pub async fn admin_create_recipient(
+        &self,
+        req: &wire::CreateRecipient,
+        origin: &str,
+    ) -> Result<wire::RecipientInfo, ServiceError> {
+        if req
+            .authentication_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("TOKEN"))
+        {
+            return Err(bad(
+                "only authentication_type TOKEN is supported (open Delta Sharing)",
+            ));
+        }
+        let ips = req
+            .ip_access_list
+            .clone()
+            .unwrap_or_default()
+            .allowed_ip_addresses;
+        check_ips(&ips)?;
+        let now = self.now_ms();
+        self.inner
+            .catalog
+            .create_recipient(
+                &NewRecipient {
+                    name: req.name.clone(),
+                    shares: Vec::new(),
+                    token_expires_at_ms: req.expiration_time,
+                    properties: req
+                        .properties_kvpairs
+                        .clone()
+                        .unwrap_or_default()
+                        .properties,
+                    ip_access_list: ips,
+                    comment: req.comment.clone(),
+                },
+                None,
+                now,
+            )
+            .await?;
+        let link = self
+            .activation_link(&req.name, origin, req.expiration_time)
+            .await?;
+        Ok(recipient_info(
+            &self.recipient(&req.name).await?,
+            Some(link),
+            now,
+        ))
+    }
+
+    /// `GET /recipients`.
+    pub async fn admin_list_recipients(&self) -> Result<wire::ListRecipients, ServiceError> {
+        let now = self.now_ms();
+        Ok(wire::ListRecipients {
+            recipients: self
+                .inner
+                .catalog
+                .list_recipients()
+                .await?
+                .iter()
+                .filter(|r| r.revoked_at_ms.is_none())
+                .map(|r| recipient_info(r, None, now))
+                .collect(),
+        })
+    }
+
+    /// `GET /recipients/{name}`.
+    pub async fn admin_get_recipient(
+        &self,
+        name: &str,
+    ) -> Result<wire::RecipientInfo, ServiceError> {
+        Ok(recipient_info(
+            &self.recipient(name).await?,
+            None,
+            self.now_ms(),
+        ))
+    }
+
+    /// `PATCH /recipients/{name}`.
+    pub async fn admin_update_recipient(
+        &self,
+        name: &str,
+        req: &wire::UpdateRecipient,
+    ) -> Result<wire::RecipientInfo, ServiceError> {
+        if req.new_name.as_deref().is_some_and(|n| n != name) {
+            return Err(bad("renaming a recipient is not supported"));
+        }
+        let current = self.recipient(name).await?;
+        let ips = req.ip_access_list.clone().map(|l| l.allowed_ip_addresses);
+        if let Some(list) = &ips {
+            check_ips(list)?;
+        }
+        let (set_properties, remove_properties) = match &req.properties_kvpairs {
+            None => (Default::default(), Vec::new()),
+            Some(p) => (
+                p.properties.clone(),
+                current
+                    .properties
+                    .keys()
+                    .filter(|k| !p.properties.contains_key(*k))
+                    .cloned()
+                    .collect(),
+            ),
+        };
+        self.inner
+            .catalog
+            .update_recipient(
+                name,
+                &RecipientUpdate {
+                    set_properties,
+                    remove_properties,
+                    ip_access_list: ips,
+                    comment: req.comment.clone(),
+                },
+            )
+            .await?;
+        self.admin_get_recipient(name).await
+    }
+
+    /// `DELETE /recipients/{name}`: revokes the recipient and all its tokens.
+    pub async fn admin_delete_recipient(&self, name: &str) -> Result<(), ServiceError> {
+        if self
+            .inner
+            .catalog
+            .revoke_recipient(name, self.now_ms())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!(
+                "Recipient '{name}' does not exist."
+            )))
+        }
+    }
+
+    /// `POST /recipients/{name}/rotate-token`: existing tokens expire after the given seconds
+    /// (0 = now); a new activation link issues the next token.
+    pub async fn admin_rotate_token(
+        &self,
+        name: &str,
+        req: &wire::RotateToken,
+        origin: &str,
+    ) -> Result<wire::RecipientInfo, ServiceError> {
+        if req.existing_token_expire_in_seconds < 0 {
+            return Err(bad("existing_token_expire_in_seconds cannot be negative"));
+        }
+        let now = self.now_ms();
+        let grace_ms = req.existing_token_expire_in_seconds.saturating_mul(1000);
+        if !self
+            .inner
+            .catalog
+            .rotate_token(name, None, None, grace_ms, now)
+            .await?
+        {
+            return Err(ServiceError::NotFound(format!(
+                "Recipient '{name}' does not exist."
+            )));
+        }
+        let link = self.activation_link(name, origin, None).await?;
+        Ok(recipient_info(
+            &self.recipient(name).await?,
+            Some(link),
+            now,
+        ))
+    }
+
+    /// `GET /recipients/{name}/share-permissions`.
+    pub async fn admin_recipient_share_permissions(
+        &self,
+        name: &str,
+    ) -> Result<wire::RecipientSharePermissions, ServiceError> {
+        let r = self.recipient(name).await?;
+        let now = self.now_ms();
+        Ok(wire::RecipientSharePermissions {
+            permissions_out: r
+                .grant_expiries
+                .iter()
+                .filter(|(_, e)| e.is_none_or(|e| e > now))
+                .map(|(share, _)| wire::ShareToPrivilegeAssignment {
+                    share_name: share.clone(),
+                    privilege_assignments: vec![wire::PrivilegeAssignment {
+                        principal: r.name.clone(),
+                        privileges: vec!["SELECT".to_owned()],
+                    }],
+                })
+                .collect(),
+        })
+    }
+}
