@@ -49,6 +49,26 @@ class Server:
     def alive(self):
         return self.proc.poll() is None
 
+    def wait_for_stdout(self, pattern, timeout=READY_TIMEOUT, interval=0.02):
+        """Bounded wait for a later stdout line matching `pattern` (a regex); returns the match.
+
+        The reader thread keeps appending to `stdout_lines` after readiness, so lines printed after
+        the `listening on URL` line (e.g. the admin listener's) are seen here. Raises
+        ServerStartError if the process exits or no line matches within `timeout` seconds."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in list(self.stdout_lines):
+                m = rx.search(line)
+                if m:
+                    return m
+            if self.proc.poll() is not None or time.monotonic() >= deadline:
+                raise ServerStartError(
+                    f"no stdout line matching {pattern!r} within {timeout}s (exit code {self.proc.poll()}).\n"
+                    f"stdout: {''.join(self.stdout_lines)!r}\nstderr:\n{self.stderr_text()}"
+                )
+            time.sleep(interval)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()

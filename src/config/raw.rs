@@ -130,6 +130,7 @@ pub(crate) const TABLE_KEYS: &[&str] = &[
     "historyShared",
     "cdfEnabled",
     "startVersion",
+    "partitions",
 ];
 /// Keys of one share entry.
 pub(crate) const SHARE_KEYS: &[&str] = &["name", "schemas"];

@@ -19,7 +19,13 @@ fn bad(msg: impl Into<String>) -> ServiceError {
     ServiceError::InvalidParameter(msg.into())
 }
 
-fn recipient_info(r: &Recipient, activation_url: Option<String>, now: i64) -> wire::RecipientInfo {
+/// `activation` = (link, expiry of the token it will issue).
+fn recipient_info(
+    r: &Recipient,
+    activation: Option<(String, Option<i64>)>,
+    now: i64,
+) -> wire::RecipientInfo {
+    let activation_url = activation;
     let mut tokens: Vec<wire::RecipientTokenInfo> = r
         .tokens
         .iter()
@@ -32,12 +38,21 @@ fn recipient_info(r: &Recipient, activation_url: Option<String>, now: i64) -> wi
         })
         .collect();
     let activated = !tokens.is_empty();
-    if let Some(url) = activation_url {
+    if let Some((url, token_expiry)) = activation_url {
+        let id = format!(
+            "activation-{}",
+            url.rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(8)
+                .collect::<String>()
+        );
         tokens.push(wire::RecipientTokenInfo {
-            id: "activation".to_owned(),
+            id,
             activation_url: Some(url),
             created_at: now,
-            expiration_time: None,
+            expiration_time: token_expiry,
         });
     }
     wire::RecipientInfo {
@@ -273,7 +288,7 @@ impl Service {
             .await?;
         Ok(recipient_info(
             &self.recipient(&req.name).await?,
-            Some(link),
+            Some((link, req.expiration_time)),
             now,
         ))
     }
@@ -389,7 +404,7 @@ impl Service {
         let link = self.activation_link(name, origin, None).await?;
         Ok(recipient_info(
             &self.recipient(name).await?,
-            Some(link),
+            Some((link, None)),
             now,
         ))
     }

@@ -57,6 +57,8 @@ impl From<CatalogError> for ServiceError {
             CatalogError::Unavailable(m) => {
                 Self::Unavailable(format!("state store unavailable: {m}"))
             }
+            CatalogError::Conflict(m) => Self::Conflict(format!("{m} already exists")),
+            CatalogError::NotFound(m) => Self::NotFound(format!("{m} does not exist")),
             other => Self::Internal(other.to_string()),
         }
     }
