@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use futures::StreamExt;
 
 use super::continuation::{PageState, open_page, params_hash};
-use super::emit::{ChangeItem, EmitContext, Emitter, Paging, Selection, Source};
+use super::emit::{ChangeItem, EmitOptions, Emitter, Paging, Selection, Source};
 use super::query::NdjsonResponse;
 use super::resolve::{TableRef, VersionSpec};
 use super::timestamp::{format_ms, parse_timestamp};
@@ -307,24 +307,17 @@ impl Service {
             token_ttl_ms: settings.page_token_ttl_ms,
         });
         let emitter = Emitter::new(
-            EmitContext {
-                info: latest.info.clone(),
+            self.emit_context(EmitOptions {
                 auth,
+                info: latest.info.clone(),
                 format,
-                id_hash: id_hash.unwrap_or(match format {
-                    ResponseFormat::Parquet => FileIdHash::Parquet,
-                    ResponseFormat::Delta => FileIdHash::Delta,
-                }),
-                signer: self.inner.signer.clone(),
-                keyring: self.inner.keyring.clone(),
-                public_base: public_base.to_owned(),
+                id_hash,
+                public_base,
                 now_ms: now,
-                url_ttl_ms: settings.url_ttl_ms,
-                batch: settings.sign_batch_size.max(1),
                 end_stream,
                 paging,
                 refresh_token: None,
-            },
+            }),
             Source::Changes {
                 commits,
                 timestamps,

@@ -96,6 +96,45 @@ pub(crate) struct EmitContext {
     pub(crate) refresh_token: Option<String>,
 }
 
+/// What varies between the requests that build an [`EmitContext`].
+pub(crate) struct EmitOptions<'a> {
+    pub(crate) auth: Authorized,
+    pub(crate) info: Arc<TableInfo>,
+    pub(crate) format: ResponseFormat,
+    /// The client's `fileidhash`; without one, ids follow the response format.
+    pub(crate) id_hash: Option<FileIdHash>,
+    pub(crate) public_base: &'a str,
+    pub(crate) now_ms: i64,
+    pub(crate) end_stream: bool,
+    pub(crate) paging: Option<Paging>,
+    pub(crate) refresh_token: Option<String>,
+}
+
+impl crate::service::Service {
+    /// An emitter context with this service's signer, keys and settings.
+    pub(crate) fn emit_context(&self, o: EmitOptions<'_>) -> EmitContext {
+        let settings = &self.inner.settings;
+        EmitContext {
+            id_hash: o.id_hash.unwrap_or(match o.format {
+                ResponseFormat::Parquet => FileIdHash::Parquet,
+                ResponseFormat::Delta => FileIdHash::Delta,
+            }),
+            auth: o.auth,
+            info: o.info,
+            format: o.format,
+            signer: self.inner.signer.clone(),
+            keyring: self.inner.keyring.clone(),
+            public_base: o.public_base.to_owned(),
+            now_ms: o.now_ms,
+            url_ttl_ms: settings.url_ttl_ms,
+            batch: settings.sign_batch_size.max(1),
+            end_stream: o.end_stream,
+            paging: o.paging,
+            refresh_token: o.refresh_token,
+        }
+    }
+}
+
 /// Produces the body after the head lines.
 pub(crate) struct Emitter {
     ctx: EmitContext,

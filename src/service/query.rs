@@ -7,7 +7,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::continuation::{PageState, RefreshState, open_page, open_refresh, params_hash};
-use super::emit::{ChangeItem, EmitContext, Emitter, Paging, Selection, Source};
+use super::emit::{ChangeItem, EmitOptions, Emitter, Paging, Selection, Source};
 use super::resolve::{TableRef, VersionSpec};
 use super::{Service, ServiceError, format};
 use crate::domain::model::Principal;
@@ -361,24 +361,17 @@ impl Service {
             ),
         };
         let emitter = Emitter::new(
-            EmitContext {
-                info: resolved.info.clone(),
+            self.emit_context(EmitOptions {
                 auth,
+                info: resolved.info.clone(),
                 format,
-                id_hash: id_hash.unwrap_or(match format {
-                    ResponseFormat::Parquet => FileIdHash::Parquet,
-                    ResponseFormat::Delta => FileIdHash::Delta,
-                }),
-                signer: self.inner.signer.clone(),
-                keyring: self.inner.keyring.clone(),
-                public_base: public_base.to_owned(),
+                id_hash,
+                public_base,
                 now_ms: now,
-                url_ttl_ms: settings.url_ttl_ms,
-                batch: settings.sign_batch_size.max(1),
                 end_stream,
                 paging,
                 refresh_token,
-            },
+            }),
             source,
             Selection {
                 predicate,
