@@ -274,6 +274,29 @@ async fn redeemable(
     .transpose()
 }
 
+/// Stores a recipient token (its hash and display prefix only).
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    token: &NewToken,
+    recipient_id: &str,
+    now_ms: i64,
+    expires_at_ms: Option<i64>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&token.hash[..])
+    .bind(recipient_id)
+    .bind(&token.display_prefix)
+    .bind(now_ms)
+    .bind(expires_at_ms)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 /// The id of the active (not revoked) recipient named `name`, inside a transaction.
 async fn active_recipient_id(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -594,18 +617,7 @@ impl CatalogStore for SqlCatalog {
         .await
         .map_err(db_err)?;
         if let Some(token) = token {
-            sqlx::query(
-                "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&token.hash[..])
-            .bind(&id)
-            .bind(&token.display_prefix)
-            .bind(now_ms)
-            .bind(recipient.token_expires_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            insert_token(&mut tx, token, &id, now_ms, recipient.token_expires_at_ms).await?;
         }
         for share in &canonical {
             sqlx::query(
@@ -680,18 +692,7 @@ impl CatalogStore for SqlCatalog {
         if claimed.rows_affected() != 1 {
             return Ok(None); // redeemed concurrently
         }
-        sqlx::query(
-            "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&token.hash[..])
-        .bind(&id)
-        .bind(&token.display_prefix)
-        .bind(now_ms)
-        .bind(activation.token_expires_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        insert_token(&mut tx, token, &id, now_ms, activation.token_expires_at_ms).await?;
         record(
             &mut tx,
             "activation-link",
@@ -794,18 +795,7 @@ impl CatalogStore for SqlCatalog {
             .map_err(db_err)?;
         }
         if let Some(token) = token {
-            sqlx::query(
-                "INSERT INTO tokens (hash, recipient_id, prefix, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&token.hash[..])
-            .bind(&id)
-            .bind(&token.display_prefix)
-            .bind(now_ms)
-            .bind(expires_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            insert_token(&mut tx, token, &id, now_ms, expires_at_ms).await?;
         }
         record(&mut tx, &self.actor, now_ms, "recipient.rotate_token", name, serde_json::json!({"tokenPrefix": token.map(|t| &t.display_prefix), "graceMs": grace_ms, "tokenExpiresAt": expires_at_ms})).await?;
         tx.commit().await.map_err(db_err)?;

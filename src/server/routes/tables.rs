@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::protocol::capabilities::{FILE_ID_HASH_HEADER, TABLE_VERSION_HEADER};
+use crate::protocol::capabilities::{Capabilities, FILE_ID_HASH_HEADER, TABLE_VERSION_HEADER};
 use crate::server::error::ApiError;
 use crate::server::extract::{Caller, capabilities, public_base};
 use crate::server::ndjson;
@@ -35,6 +35,15 @@ pub(crate) struct VersionQuery {
 pub(crate) struct MetadataQuery {
     version: Option<String>,
     timestamp: Option<String>,
+}
+
+/// What the streaming table endpoints read from the headers: capabilities, the `fileidhash`
+/// value as sent, and the public endpoint URL for Lakeshare-signed file URLs.
+fn stream_headers(headers: &HeaderMap, state: &AppState) -> (Capabilities, Option<String>, String) {
+    let id_hash = headers
+        .get(FILE_ID_HASH_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    (capabilities(headers), id_hash, public_base(headers, state))
 }
 
 fn version_response(version: u64) -> Response {
@@ -105,11 +114,7 @@ pub(crate) async fn query_table(
     Path((share, schema, table)): TablePath,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let caps = capabilities(&headers);
-    let id_hash = headers
-        .get(FILE_ID_HASH_HEADER)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let base = public_base(&headers, &state);
+    let (caps, id_hash, base) = stream_headers(&headers, &state);
     let resp = state
         .service
         .query_table(
@@ -132,11 +137,7 @@ pub(crate) async fn query_table_changes(
     Path((share, schema, table)): TablePath,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let caps = capabilities(&headers);
-    let id_hash = headers
-        .get(FILE_ID_HASH_HEADER)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let base = public_base(&headers, &state);
+    let (caps, id_hash, base) = stream_headers(&headers, &state);
     let resp = state
         .service
         .query_table_changes(
@@ -159,11 +160,7 @@ pub(crate) async fn get_query_result(
     Path((share, schema, table, query_id)): Path<(String, String, String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let caps = capabilities(&headers);
-    let id_hash = headers
-        .get(FILE_ID_HASH_HEADER)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let base = public_base(&headers, &state);
+    let (caps, id_hash, base) = stream_headers(&headers, &state);
     let resp = state
         .service
         .get_query_result(
