@@ -1,10 +1,14 @@
-//! The state store: shared objects imported from the config, recipients, hashed tokens,
-//! grants and signing keys, behind one [`CatalogStore`] trait.
+//! The state store: shares, schemas and tables (declared in the config, a policy file or
+//! through the admin API), registered tables, recipients, hashed tokens, grants and signing
+//! keys, behind one [`CatalogStore`] trait.
 //!
 //! SQLite (one local file) is the embedded default.
 
+pub mod plan;
 pub mod sql;
+mod sql_apply;
 mod sql_async;
+pub mod state;
 
 use std::collections::BTreeMap;
 
@@ -14,6 +18,11 @@ use crate::domain::async_query::AsyncQueryStore;
 use crate::domain::model::{AdminChange, RecipientInfo, Schema, Share, SharedTable};
 use crate::domain::token::NewToken;
 use crate::storage::keyring::SigningKey;
+
+pub use plan::Change;
+pub use state::{
+    CatalogState, DeclaredState, GrantDecl, Origin, RecipientDecl, SchemaDecl, ShareDecl, TableDecl,
+};
 
 /// Catalog errors, mapped from the database at this edge.
 #[derive(Debug, thiserror::Error)]
@@ -36,39 +45,19 @@ pub enum CatalogError {
 /// Result alias.
 pub type Result<T> = std::result::Result<T, CatalogError>;
 
-/// A declared table, as imported from the config.
-#[derive(Debug, Clone)]
-pub struct TableDecl {
-    /// Alias.
-    pub name: String,
-    /// Configured id, if any.
-    pub id: Option<String>,
+/// A table registered by location (Unity's `POST /tables`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredTable {
+    /// `catalog.schema.table`.
+    pub full_name: String,
     /// Normalized location URL.
     pub location: String,
-    /// History sharing.
-    pub history_shared: bool,
-    /// History floor.
-    pub start_version: i64,
-    /// Partition filter (JSON of a `PartitionSpec`), if any.
-    pub partition_filter: Option<String>,
-}
-
-/// A declared schema.
-#[derive(Debug, Clone)]
-pub struct SchemaDecl {
-    /// Name.
-    pub name: String,
-    /// Tables in order.
-    pub tables: Vec<TableDecl>,
-}
-
-/// A declared share.
-#[derive(Debug, Clone)]
-pub struct ShareDecl {
-    /// Name.
-    pub name: String,
-    /// Schemas in order.
-    pub schemas: Vec<SchemaDecl>,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Registration time (ms).
+    pub created_at_ms: i64,
+    /// Who registered it.
+    pub created_by: String,
 }
 
 /// What a token hash resolves to.
@@ -139,8 +128,21 @@ pub struct RecipientUpdate {
 /// also keeps async query state, so that replicas sharing a store share it too.
 #[async_trait]
 pub trait CatalogStore: AsyncQueryStore + Send + Sync + std::fmt::Debug {
-    /// Replaces all shared objects with `shares`, in one transaction.
-    async fn import_shared_objects(&self, shares: &[ShareDecl]) -> Result<()>;
+    /// The same store, recording the changes made through the returned handle as `actor`.
+    fn as_actor(&self, actor: &str) -> DynCatalog;
+    /// Everything that policy files, the config and the admin API declare, as it is now.
+    async fn catalog_state(&self) -> Result<CatalogState>;
+    /// Applies `changes` in order, in one transaction (all or nothing), recording each as an
+    /// admin change. Shares created or updated become owned by `origin`.
+    async fn apply_changes(&self, changes: &[Change], origin: Origin, now_ms: i64) -> Result<()>;
+    /// Registers a table by location (`Conflict` if the name is taken).
+    async fn register_table(&self, table: &RegisteredTable) -> Result<()>;
+    /// A registered table by `catalog.schema.table` (case-insensitive).
+    async fn registered_table(&self, full_name: &str) -> Result<Option<RegisteredTable>>;
+    /// Registered tables whose name starts with `prefix` (case-insensitive), by name.
+    async fn list_registered_tables(&self, prefix: &str) -> Result<Vec<RegisteredTable>>;
+    /// Unregisters a table (shares keep their aliases). `false` if there was none.
+    async fn delete_registered_table(&self, full_name: &str) -> Result<bool>;
     /// All shares, in declaration order.
     async fn list_shares(&self) -> Result<Vec<Share>>;
     /// A share by name (case-insensitive).

@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 use std::collections::BTreeMap;
 
+use super::sql_apply;
 use super::{
-    Activation, CatalogError, CatalogStore, NewRecipient, RecipientUpdate, Result, ShareDecl,
-    TokenRecord,
+    Activation, CatalogError, CatalogState, CatalogStore, Change, NewRecipient, Origin,
+    RecipientDecl, RecipientUpdate, RegisteredTable, Result, TokenRecord,
 };
 use crate::domain::model::{AdminChange, RecipientInfo, Schema, Share, SharedTable, TokenInfo};
 use crate::domain::partition_filter::PartitionSpec;
@@ -41,6 +42,9 @@ pub fn derived_table_id(share: &str, schema: &str, table: &str) -> String {
     Uuid::new_v5(&Uuid::NAMESPACE_URL, key.as_bytes()).to_string()
 }
 
+/// A transaction on either backend.
+pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
 /// Which database a [`SqlCatalog`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -59,7 +63,7 @@ pub struct SqlCatalog {
     actor: String,
 }
 
-fn db_err(e: sqlx::Error) -> CatalogError {
+pub(super) fn db_err(e: sqlx::Error) -> CatalogError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             CatalogError::Conflict(d.message().to_owned())
@@ -71,6 +75,10 @@ fn db_err(e: sqlx::Error) -> CatalogError {
 impl SqlCatalog {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(super) fn actor(&self) -> &str {
+        &self.actor
     }
 
     async fn recipient_info(&self, r: &AnyRow) -> Result<RecipientInfo> {
@@ -188,6 +196,24 @@ impl SqlCatalog {
         self.backend
     }
 
+    /// The newest applied migration and how many the binary knows (they match after `open`).
+    pub async fn schema_version(&self) -> Result<(i64, usize)> {
+        let row = sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let known = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATOR.iter().count(),
+            Backend::Postgres => POSTGRES_MIGRATOR.iter().count(),
+        };
+        Ok((
+            row.try_get::<Option<i64>, _>("v")
+                .map_err(db_err)?
+                .unwrap_or(0),
+            known,
+        ))
+    }
+
     fn table_from_row(row: &AnyRow) -> Result<SharedTable> {
         let share: String = row.try_get("share").map_err(db_err)?;
         let location: String = row.try_get("location").map_err(db_err)?;
@@ -222,8 +248,8 @@ fn wall_clock_ms() -> i64 {
 }
 
 /// Records an admin change in the transaction that makes it.
-async fn record(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+pub(super) async fn record(
+    tx: &mut Tx<'_>,
     actor: &str,
     at_ms: i64,
     action: &str,
@@ -246,7 +272,7 @@ async fn record(
 
 /// An unused, unexpired activation code of an active recipient: (recipient id, activation).
 async fn redeemable(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     code_hash: &[u8; 32],
     now_ms: i64,
 ) -> Result<Option<(String, Activation)>> {
@@ -276,7 +302,7 @@ async fn redeemable(
 
 /// Stores a recipient token (its hash and display prefix only).
 async fn insert_token(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     token: &NewToken,
     recipient_id: &str,
     now_ms: i64,
@@ -298,10 +324,7 @@ async fn insert_token(
 }
 
 /// The id of the active (not revoked) recipient named `name`, inside a transaction.
-async fn active_recipient_id(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    name: &str,
-) -> Result<Option<String>> {
+pub(super) async fn active_recipient_id(tx: &mut Tx<'_>, name: &str) -> Result<Option<String>> {
     let row = sqlx::query(
         "SELECT id FROM recipients WHERE lower(name) = lower($1) AND revoked_at IS NULL",
     )
@@ -312,85 +335,50 @@ async fn active_recipient_id(
     row.map(|r| r.try_get("id").map_err(db_err)).transpose()
 }
 
-fn json_map(text: &str) -> Result<BTreeMap<String, String>> {
+pub(super) fn json_map(text: &str) -> Result<BTreeMap<String, String>> {
     serde_json::from_str(text).map_err(|e| CatalogError::Invalid(format!("stored properties: {e}")))
 }
 
-fn json_list(text: &str) -> Result<Vec<String>> {
+pub(super) fn json_list(text: &str) -> Result<Vec<String>> {
     serde_json::from_str(text).map_err(|e| CatalogError::Invalid(format!("stored IP list: {e}")))
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| CatalogError::Invalid(e.to_string()))
 }
 
 #[async_trait]
 impl CatalogStore for SqlCatalog {
-    async fn import_shared_objects(&self, shares: &[ShareDecl]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        for stmt in [
-            "DELETE FROM shared_tables",
-            "DELETE FROM schemas",
-            "DELETE FROM shares",
-        ] {
-            sqlx::query(stmt).execute(&mut *tx).await.map_err(db_err)?;
-        }
-        let mut table_pos = 0i64;
-        for (si, share) in shares.iter().enumerate() {
-            sqlx::query("INSERT INTO shares (name, id, position) VALUES ($1, $2, $3)")
-                .bind(&share.name)
-                .bind(derived_share_id(&share.name))
-                .bind(si as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            for (ci, schema) in share.schemas.iter().enumerate() {
-                sqlx::query("INSERT INTO schemas (share, name, position) VALUES ($1, $2, $3)")
-                    .bind(&share.name)
-                    .bind(&schema.name)
-                    .bind(ci as i64)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                for table in &schema.tables {
-                    let id = table
-                        .id
-                        .clone()
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or_else(|| {
-                            derived_table_id(&share.name, &schema.name, &table.name)
-                        });
-                    sqlx::query(
-                        "INSERT INTO shared_tables (share, schema_name, name, id, location, \
-                         history_shared, start_version, position, partition_filter) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(&share.name)
-                    .bind(&schema.name)
-                    .bind(&table.name)
-                    .bind(id)
-                    .bind(&table.location)
-                    .bind(i64::from(table.history_shared))
-                    .bind(table.start_version)
-                    .bind(table_pos)
-                    .bind(&table.partition_filter)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                    table_pos += 1;
-                }
-            }
-        }
-        record(
-            &mut tx,
-            &self.actor,
-            wall_clock_ms(),
-            "config.import",
-            "shared objects",
-            serde_json::json!({"shares": shares.iter().map(|s| &s.name).collect::<Vec<_>>()}),
-        )
-        .await?;
-        tx.commit().await.map_err(db_err)
+    fn as_actor(&self, actor: &str) -> super::DynCatalog {
+        std::sync::Arc::new(self.clone().with_actor(actor))
+    }
+
+    async fn catalog_state(&self) -> Result<CatalogState> {
+        self.read_state().await
+    }
+
+    async fn apply_changes(&self, changes: &[Change], origin: Origin, now_ms: i64) -> Result<()> {
+        self.apply_all(changes, origin, now_ms).await
+    }
+
+    async fn register_table(&self, table: &RegisteredTable) -> Result<()> {
+        self.insert_registered(table).await
+    }
+
+    async fn registered_table(&self, full_name: &str) -> Result<Option<RegisteredTable>> {
+        Ok(self
+            .select_registered(Some(full_name), "")
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn list_registered_tables(&self, prefix: &str) -> Result<Vec<RegisteredTable>> {
+        self.select_registered(None, prefix).await
+    }
+
+    async fn delete_registered_table(&self, full_name: &str) -> Result<bool> {
+        self.unregister(full_name, wall_clock_ms()).await
     }
 
     async fn list_shares(&self) -> Result<Vec<Share>> {
@@ -584,51 +572,24 @@ impl CatalogStore for SqlCatalog {
     ) -> Result<String> {
         let name = &recipient.name;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let existing = sqlx::query("SELECT id FROM recipients WHERE lower(name) = lower($1)")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if existing.is_some() {
-            return Err(CatalogError::Conflict(format!("recipient '{name}'")));
-        }
+        let id = sql_apply::insert_recipient(
+            &mut tx,
+            &RecipientDecl {
+                name: name.clone(),
+                comment: recipient.comment.clone(),
+                properties: recipient.properties.clone(),
+                ip_access_list: recipient.ip_access_list.clone(),
+                grants: Vec::new(),
+            },
+            now_ms,
+        )
+        .await?;
         let mut canonical = Vec::with_capacity(recipient.shares.len());
         for share in &recipient.shares {
-            let found = sqlx::query("SELECT name FROM shares WHERE lower(name) = lower($1)")
-                .bind(share)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .ok_or_else(|| CatalogError::NotFound(format!("share '{share}'")))?;
-            canonical.push(found.try_get::<String, _>("name").map_err(db_err)?);
+            canonical.push(sql_apply::grant(&mut tx, name, share, None, now_ms).await?);
         }
-        let id = Uuid::new_v4().to_string();
-        sqlx::query(
-            "INSERT INTO recipients (id, name, created_at, properties, ip_access_list, comment) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(now_ms)
-        .bind(to_json(&recipient.properties)?)
-        .bind(to_json(&recipient.ip_access_list)?)
-        .bind(&recipient.comment)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
         if let Some(token) = token {
             insert_token(&mut tx, token, &id, now_ms, recipient.token_expires_at_ms).await?;
-        }
-        for share in &canonical {
-            sqlx::query(
-                "INSERT INTO grants (recipient_id, share, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(&id)
-            .bind(share)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
         }
         record(&mut tx, &self.actor, now_ms, "recipient.create", name, serde_json::json!({"shares": canonical, "tokenPrefix": token.map(|t| &t.display_prefix), "tokenExpiresAt": recipient.token_expires_at_ms, "properties": recipient.properties, "ipAccessList": recipient.ip_access_list})).await?;
         tx.commit().await.map_err(db_err)?;
@@ -810,27 +771,7 @@ impl CatalogStore for SqlCatalog {
         now_ms: i64,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let id = active_recipient_id(&mut tx, recipient)
-            .await?
-            .ok_or_else(|| CatalogError::NotFound(format!("recipient '{recipient}'")))?;
-        let found = sqlx::query("SELECT name FROM shares WHERE lower(name) = lower($1)")
-            .bind(share)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| CatalogError::NotFound(format!("share '{share}'")))?;
-        let share_name: String = found.try_get("name").map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO grants (recipient_id, share, created_at, expires_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (recipient_id, lower(share)) DO UPDATE SET expires_at = excluded.expires_at",
-        )
-        .bind(&id)
-        .bind(&share_name)
-        .bind(now_ms)
-        .bind(expires_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let share_name = sql_apply::grant(&mut tx, recipient, share, expires_at_ms, now_ms).await?;
         record(
             &mut tx,
             &self.actor,
@@ -845,16 +786,7 @@ impl CatalogStore for SqlCatalog {
 
     async fn remove_grant(&self, recipient: &str, share: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let done = sqlx::query(
-            "DELETE FROM grants WHERE lower(share) = lower($1) AND recipient_id = \
-             (SELECT id FROM recipients WHERE lower(name) = lower($2))",
-        )
-        .bind(share)
-        .bind(recipient)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if done.rows_affected() == 0 {
+        if !sql_apply::remove_grant(&mut tx, recipient, share).await? {
             return Ok(false);
         }
         record(
@@ -887,23 +819,9 @@ impl CatalogStore for SqlCatalog {
 
     async fn revoke_recipient(&self, name: &str, now_ms: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let Some(id) = active_recipient_id(&mut tx, name).await? else {
+        if !sql_apply::revoke_recipient(&mut tx, name, now_ms).await? {
             return Ok(false);
-        };
-        sqlx::query("UPDATE recipients SET revoked_at = $1 WHERE id = $2")
-            .bind(now_ms)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        sqlx::query(
-            "UPDATE tokens SET revoked_at = $1 WHERE recipient_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now_ms)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        }
         record(
             &mut tx,
             &self.actor,

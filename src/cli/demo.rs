@@ -95,7 +95,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     config.port = args.port;
     let state = wiring::default_state_path(&config_path);
     let catalog: DynCatalog = wiring::open_catalog(&state).await?;
-    catalog.import_shared_objects(&config.shares).await?;
+    crate::catalog::plan::reconcile_config(
+        catalog.as_ref(),
+        &config.shares,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await?;
     let new = token::generate();
     let shares: Vec<String> = config.shares.iter().map(|s| s.name.clone()).collect();
     catalog

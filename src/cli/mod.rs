@@ -1,14 +1,19 @@
-//! Command line: `serve`, `recipient`, `check-config`, `keys`, `demo`.
+//! Command line: `serve`, `recipient`, `grant`, `share`, `table`, `plan`, `apply`,
+//! `check-config`, `keys`, `admin-token`, `admin-log`, `demo`.
 
+pub mod admin_client;
+mod admin_cmds;
 mod check;
 mod demo;
 mod keys;
 mod recipient;
+mod recipient_remote;
 pub mod serve;
 pub mod wiring;
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// Lakeshare: share live Delta tables over the Delta Sharing protocol.
@@ -55,16 +60,35 @@ pub enum Command {
     /// Manage admin API tokens.
     #[command(subcommand)]
     AdminToken(AdminTokenCommand),
-    /// Show who changed what and when (recipients, grants, keys, config imports).
+    /// Show who changed what and when (shares, tables, recipients, grants, keys), newest first.
     AdminLog {
-        /// How many changes, newest first.
+        /// How many changes.
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        /// Print JSON lines.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        target: admin_client::TargetArgs,
+    },
+    /// Create or upgrade the state store's schema (also done by every command at start).
+    Migrate {
         #[command(flatten)]
         store: StoreArgs,
+    },
+    /// Manage shares and the tables they hold.
+    #[command(subcommand)]
+    Share(admin_cmds::ShareCommand),
+    /// Register Delta tables by location (then add them to shares).
+    #[command(subcommand)]
+    Table(admin_cmds::TableCommand),
+    /// Show the changes that `apply` would make to match a policy file (create/update/delete
+    /// per object).
+    Plan(admin_cmds::PolicyArgs),
+    /// Make the catalog match a policy file, in one transaction (all or nothing).
+    Apply {
+        #[command(flatten)]
+        policy: admin_cmds::PolicyArgs,
+        /// Allow changes that delete objects or take access away.
+        #[arg(long)]
+        allow_delete: bool,
     },
 }
 
@@ -98,27 +122,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("admin token: {}", new.secret);
             Ok(())
         }
-        Command::AdminLog { limit, json, store } => {
-            let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
-            for c in catalog.admin_changes(limit).await? {
-                let at = chrono::DateTime::from_timestamp_millis(c.at_ms)
-                    .map_or_else(|| c.at_ms.to_string(), |d| d.to_rfc3339());
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"seq": c.seq, "at": at, "actor": c.actor,
-                            "action": c.action, "target": c.target,
-                            "details": serde_json::from_str::<serde_json::Value>(&c.details)
-                                .unwrap_or(serde_json::Value::Null)})
-                    );
-                } else {
-                    println!(
-                        "{at}  {:<16} {:<24} {:<20} {}",
-                        c.actor, c.action, c.target, c.details
-                    );
-                }
-            }
+        Command::AdminLog { limit, target } => admin_cmds::run_log(limit, &target).await,
+        Command::Migrate { store } => {
+            let path = wiring::state_path(&store)?;
+            let text = path.to_string_lossy();
+            let catalog = crate::catalog::sql::SqlCatalog::open(&text)
+                .await
+                .with_context(|| format!("cannot open the state store at {text}"))?;
+            let (version, known) = catalog.schema_version().await?;
+            println!(
+                "state store {} ({:?}) is at schema version {version} ({known} migrations known)",
+                wiring::redacted(&text),
+                catalog.backend()
+            );
             Ok(())
         }
+        Command::Share(cmd) => admin_cmds::run_share(cmd).await,
+        Command::Table(cmd) => admin_cmds::run_table(cmd).await,
+        Command::Plan(args) => exit_with(admin_cmds::run_policy(args, false, false).await?),
+        Command::Apply {
+            policy,
+            allow_delete,
+        } => exit_with(admin_cmds::run_policy(policy, true, allow_delete).await?),
     }
+}
+
+fn exit_with(code: i32) -> anyhow::Result<()> {
+    if code != 0 {
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        std::process::exit(code);
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 use clap::Subcommand;
 
 use super::StoreArgs;
+use super::admin_client::RemoteArgs;
 use super::wiring;
 use crate::catalog::{NewRecipient, RecipientUpdate};
 use crate::domain::model::RecipientInfo;
@@ -25,7 +26,7 @@ pub struct ExpiryArgs {
 }
 
 /// Recipient subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum RecipientCommand {
     /// Create a recipient with a new token, grant it shares, and write its profile file.
     Create {
@@ -57,6 +58,8 @@ pub enum RecipientCommand {
         activation_expires_in: String,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Issue a one-time activation link for an existing recipient (a new token is created when
     /// it is redeemed; existing tokens are unaffected).
@@ -73,6 +76,8 @@ pub enum RecipientCommand {
         endpoint: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Change properties or the IP allow list; takes effect on the next request.
     Update {
@@ -92,6 +97,8 @@ pub enum RecipientCommand {
         clear_ip_list: bool,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Issue a new token (new profile); older tokens stop working after the grace period.
     Rotate {
@@ -105,11 +112,14 @@ pub enum RecipientCommand {
         /// Endpoint URL for the profile (default: from the config).
         #[arg(long)]
         endpoint: Option<String>,
-        /// Where to write the new profile file.
-        #[arg(long)]
-        profile: PathBuf,
+        /// Where to write the new profile file (not with --admin-url: the server issues an
+        /// activation link instead).
+        #[arg(long, required_unless_present = "admin_url")]
+        profile: Option<PathBuf>,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Revoke a recipient and all its tokens (its next request is refused).
     Revoke {
@@ -117,6 +127,8 @@ pub enum RecipientCommand {
         name: String,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Show one recipient (never its token).
     Show {
@@ -127,6 +139,8 @@ pub enum RecipientCommand {
         json: bool,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// List recipients.
     List {
@@ -135,11 +149,24 @@ pub enum RecipientCommand {
         json: bool,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// What the recipient can see now: granted shares, their tables, and the files a query
+    /// would return under its partition filters (debug grants before sending a link).
+    Preview {
+        /// Recipient name.
+        name: String,
+        /// Files listed per table.
+        #[arg(long, default_value_t = 20)]
+        max_files: usize,
+        #[command(flatten)]
+        target: super::admin_client::TargetArgs,
     },
 }
 
 /// Grant subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum GrantCommand {
     /// Grant a share to a recipient (or change the grant's expiry).
     Add {
@@ -151,6 +178,8 @@ pub enum GrantCommand {
         expiry: ExpiryArgs,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Remove a grant: the share disappears for the recipient on its next request.
     Remove {
@@ -160,7 +189,34 @@ pub enum GrantCommand {
         share: String,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
+}
+
+impl RecipientCommand {
+    /// The admin API to act on, if the command targets a running server.
+    pub fn remote(&self) -> Option<&RemoteArgs> {
+        let remote = match self {
+            Self::Create { remote, .. }
+            | Self::Link { remote, .. }
+            | Self::Update { remote, .. }
+            | Self::Rotate { remote, .. }
+            | Self::Revoke { remote, .. }
+            | Self::Show { remote, .. }
+            | Self::List { remote, .. } => remote,
+            Self::Preview { target, .. } => &target.remote,
+        };
+        remote.admin_url.is_some().then_some(remote)
+    }
+}
+
+impl GrantCommand {
+    /// The admin API to act on, if the command targets a running server.
+    pub fn remote(&self) -> Option<&RemoteArgs> {
+        let (Self::Add { remote, .. } | Self::Remove { remote, .. }) = self;
+        remote.admin_url.is_some().then_some(remote)
+    }
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -205,7 +261,8 @@ pub(crate) fn parse_duration_ms(s: &str) -> anyhow::Result<i64> {
 }
 
 impl ExpiryArgs {
-    fn resolve(&self, now: i64) -> anyhow::Result<Option<i64>> {
+    /// The expiry in ms since the epoch, if one was given.
+    pub(crate) fn resolve(&self, now: i64) -> anyhow::Result<Option<i64>> {
         if let Some(e) = &self.expires {
             let ms = chrono::DateTime::parse_from_rfc3339(e)
                 .map(|d| d.timestamp_millis())
@@ -283,13 +340,21 @@ async fn open(store: &StoreArgs) -> anyhow::Result<crate::catalog::DynCatalog> {
     let catalog = wiring::open_catalog(&wiring::state_path(store)?).await?;
     if let Some(cfg) = &store.config {
         let config = crate::config::load(cfg).map_err(anyhow::Error::msg)?;
-        catalog.import_shared_objects(&config.shares).await?;
+        crate::catalog::plan::reconcile_config(
+            catalog.as_ref(),
+            &config.shares,
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await?;
     }
     Ok(catalog)
 }
 
 /// Runs a recipient subcommand.
 pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
+    if let Some(remote) = cmd.remote() {
+        return super::recipient_remote::run(cmd.clone(), remote.clone()).await;
+    }
     let now = chrono::Utc::now().timestamp_millis();
     match cmd {
         RecipientCommand::Create {
@@ -303,6 +368,7 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
             activation,
             activation_expires_in,
             store,
+            ..
         } => {
             let expires_at = expiry.resolve(now)?;
             let endpoint = match endpoint {
@@ -355,6 +421,7 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
             activation_expires_in,
             endpoint,
             store,
+            ..
         } => {
             let expires_at = expiry.resolve(now)?;
             let endpoint = match endpoint {
@@ -380,6 +447,7 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
             allow_ip,
             clear_ip_list,
             store,
+            ..
         } => {
             let catalog = open(&store).await?;
             let update = RecipientUpdate {
@@ -406,10 +474,12 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
             endpoint,
             profile,
             store,
+            ..
         } => {
             if grace < 0 {
                 bail!("--grace must be 0 or more seconds");
             }
+            let profile = profile.context("--profile is required")?;
             let expires_at = expiry.resolve(now)?;
             let endpoint = match endpoint {
                 Some(e) => e,
@@ -437,14 +507,16 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                 profile.display()
             );
         }
-        RecipientCommand::Revoke { name, store } => {
+        RecipientCommand::Revoke { name, store, .. } => {
             let catalog = open(&store).await?;
             if !catalog.revoke_recipient(&name, now).await? {
                 bail!("no active recipient named '{name}'");
             }
             println!("revoked recipient '{name}' and all its tokens");
         }
-        RecipientCommand::Show { name, json, store } => {
+        RecipientCommand::Show {
+            name, json, store, ..
+        } => {
             let catalog = open(&store).await?;
             let r = catalog
                 .get_recipient(&name)
@@ -457,7 +529,12 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                 println!("{}", serde_yaml::to_string(&v)?);
             }
         }
-        RecipientCommand::List { json, store } => {
+        RecipientCommand::Preview {
+            name,
+            max_files,
+            target,
+        } => super::admin_cmds::run_preview(&name, max_files, &target).await?,
+        RecipientCommand::List { json, store, .. } => {
             let catalog = open(&store).await?;
             let list = catalog.list_recipients().await?;
             if json {
@@ -497,6 +574,9 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
 
 /// Runs a grant subcommand.
 pub async fn run_grant(cmd: GrantCommand) -> anyhow::Result<()> {
+    if let Some(remote) = cmd.remote() {
+        return super::recipient_remote::run_grant(cmd.clone(), remote.clone()).await;
+    }
     let now = chrono::Utc::now().timestamp_millis();
     match cmd {
         GrantCommand::Add {
@@ -504,6 +584,7 @@ pub async fn run_grant(cmd: GrantCommand) -> anyhow::Result<()> {
             share,
             expiry,
             store,
+            ..
         } => {
             let expires_at = expiry.resolve(now)?;
             let catalog = open(&store).await?;
@@ -520,6 +601,7 @@ pub async fn run_grant(cmd: GrantCommand) -> anyhow::Result<()> {
             recipient,
             share,
             store,
+            ..
         } => {
             let catalog = open(&store).await?;
             if !catalog.remove_grant(&recipient, &share).await? {

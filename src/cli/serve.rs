@@ -116,10 +116,13 @@ pub async fn start(
         );
     }
     wiring::validate_partition_filters(config).await?;
-    catalog
-        .import_shared_objects(&config.shares)
-        .await
-        .context("cannot import the shared objects into the state store")?;
+    crate::catalog::plan::reconcile_config(
+        catalog.as_ref(),
+        &config.shares,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await
+    .context("cannot import the shared objects into the state store")?;
     if config.bearer_token.is_some() {
         tracing::warn!(
             "authorization.bearerToken grants every share to one shared token; prefer \
@@ -195,6 +198,7 @@ pub async fn start(
                 crate::server::admin::build_admin_router(crate::server::admin::AdminState {
                     service: wired.service.clone(),
                     recipient_origin: origin,
+                    local_actor: None,
                 });
             Some((admin_listener, router))
         }

@@ -31,6 +31,17 @@ pub fn state_path(args: &StoreArgs) -> anyhow::Result<PathBuf> {
     Ok(default_state_path(config))
 }
 
+/// A state store location fit for printing: a PostgreSQL URL without its password.
+pub fn redacted(location: &str) -> String {
+    match url::Url::parse(location) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => location.to_owned(),
+    }
+}
+
 /// `lakeshare.db` in the config file's folder.
 pub fn default_state_path(config: &Path) -> PathBuf {
     config
@@ -53,10 +64,15 @@ pub async fn open_catalog_as(location: &Path, actor: &str) -> anyhow::Result<Dyn
 
 /// Opens the state store for a CLI command (changes recorded as `cli:<user>`).
 pub async fn open_catalog(location: &Path) -> anyhow::Result<DynCatalog> {
+    open_catalog_as(location, &cli_actor()).await
+}
+
+/// `cli:<user>`: who changes made from this shell are recorded as.
+pub fn cli_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".to_owned());
-    open_catalog_as(location, &format!("cli:{user}")).await
+    format!("cli:{user}")
 }
 
 /// Loads the signing keys, generating and persisting the first one if there is none.

@@ -4,4 +4,4 @@
 mod raw;
 mod validate;
 
-pub use validate::{Config, SslConfig, load, parse};
+pub use validate::{Config, SslConfig, load, parse, parse_policy};

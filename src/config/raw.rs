@@ -6,8 +6,8 @@ use serde::Deserialize;
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RawConfig {
     pub(crate) version: Option<serde_yaml::Value>,
-    #[serde(default)]
-    pub(crate) shares: Vec<RawShare>,
+    pub(crate) shares: Option<Vec<RawShare>>,
+    pub(crate) recipients: Option<Vec<RawRecipient>>,
     pub(crate) authorization: Option<RawAuthorization>,
     pub(crate) ssl: Option<RawSsl>,
     pub(crate) host: Option<String>,
@@ -37,6 +37,7 @@ pub(crate) struct RawConfig {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RawShare {
     pub(crate) name: String,
+    pub(crate) comment: Option<String>,
     #[serde(default)]
     pub(crate) schemas: Vec<RawSchema>,
 }
@@ -59,6 +60,32 @@ pub(crate) struct RawTable {
     pub(crate) cdf_enabled: Option<bool>,
     pub(crate) start_version: Option<i64>,
     pub(crate) partitions: Option<Vec<crate::domain::partition_filter::Entry>>,
+}
+
+/// A recipient of a policy file (Lakeshare extension; never a token).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawRecipient {
+    pub(crate) name: String,
+    pub(crate) comment: Option<String>,
+    #[serde(default)]
+    pub(crate) properties: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) ip_access_list: Vec<String>,
+    #[serde(default)]
+    pub(crate) shares: Vec<RawGrant>,
+}
+
+/// A granted share: its name, or `{name, expiresAt}` (RFC 3339).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawGrant {
+    Name(String),
+    Detailed {
+        name: String,
+        #[serde(rename = "expiresAt")]
+        expires_at: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,18 +120,12 @@ pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ),
     ("evaluateJsonPredicateHints", Support::Yes),
     ("evaluateJsonPredicateHintsV2", Support::Yes),
-    (
-        "queryTablePageSizeLimit",
-        Support::NotYet("query pagination is not implemented yet"),
-    ),
-    (
-        "queryTablePageTokenTtlMs",
-        Support::NotYet("query pagination is not implemented yet"),
-    ),
-    (
-        "refreshTokenTtlMs",
-        Support::NotYet("refresh tokens are not implemented yet"),
-    ),
+    ("queryTablePageSizeLimit", Support::Yes),
+    ("queryTablePageTokenTtlMs", Support::Yes),
+    ("refreshTokenTtlMs", Support::Yes),
+    ("recipients", Support::Yes),
+    ("asyncQueryMaxConcurrentPerRecipient", Support::Yes),
+    ("asyncQueryResultTtlSeconds", Support::Yes),
     ("deltaTableCacheSize", Support::Yes),
     ("urlSigningKeyFile", Support::Yes),
     ("trustedProxies", Support::Yes),
@@ -133,7 +154,10 @@ pub(crate) const TABLE_KEYS: &[&str] = &[
     "partitions",
 ];
 /// Keys of one share entry.
-pub(crate) const SHARE_KEYS: &[&str] = &["name", "schemas"];
+pub(crate) const SHARE_KEYS: &[&str] = &["name", "comment", "schemas"];
+/// Keys of one recipient entry.
+pub(crate) const RECIPIENT_KEYS: &[&str] =
+    &["name", "comment", "properties", "ipAccessList", "shares"];
 /// Keys of one schema entry.
 pub(crate) const SCHEMA_KEYS: &[&str] = &["name", "tables"];
 /// Keys of `ssl`.

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 use super::raw::{
-    AUTH_KEYS, RawConfig, SCHEMA_KEYS, SHARE_KEYS, SSL_KEYS, Support, TABLE_KEYS, TOP_LEVEL_KEYS,
+    AUTH_KEYS, RECIPIENT_KEYS, RawConfig, RawGrant, RawRecipient, SCHEMA_KEYS, SHARE_KEYS,
+    SSL_KEYS, Support, TABLE_KEYS, TOP_LEVEL_KEYS,
 };
-use crate::catalog::{SchemaDecl, ShareDecl, TableDecl};
+use crate::catalog::{DeclaredState, GrantDecl, RecipientDecl, SchemaDecl, ShareDecl, TableDecl};
 use crate::domain::partition_filter::PartitionSpec;
 use crate::storage::location::TableLocation;
 
@@ -64,8 +65,11 @@ pub struct Config {
     pub async_result_ttl_ms: i64,
     /// Lakeshare extension `trustedProxies`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Shared objects.
+    /// Shared objects (empty when the file has no `shares` section).
     pub shares: Vec<ShareDecl>,
+    /// What the file declares as policy: `shares` and `recipients` sections, each `None`
+    /// when absent (then `lakeshare apply` leaves that kind alone).
+    pub declared: DeclaredState,
     /// Warnings to show the operator.
     pub warnings: Vec<String>,
 }
@@ -132,6 +136,14 @@ fn collect_warnings(doc: &Value) -> Vec<String> {
                 }
             }
         }
+        for r in map
+            .get("recipients")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            unknown_keys(r, RECIPIENT_KEYS, "a recipient", &mut w);
+        }
         if let Some(ssl) = map.get("ssl") {
             unknown_keys(ssl, SSL_KEYS, "ssl", &mut w);
         }
@@ -164,6 +176,17 @@ pub fn load(path: &Path) -> Result<Config, String> {
 
 /// Validates config text; relative paths resolve against `base_dir`.
 pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
+    parse_in(text, Some(base_dir))
+}
+
+/// Validates a policy file received by the admin API: table locations must be absolute
+/// (there is no file to resolve relative paths against).
+pub fn parse_policy(text: &str) -> Result<Config, String> {
+    parse_in(text, None)
+}
+
+fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
+    let base_dir = base.unwrap_or(Path::new("/"));
     let doc: Value = serde_yaml::from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
     let mut warnings = collect_warnings(&doc);
     let raw: RawConfig = serde_yaml::from_value(doc).map_err(|e| format!("invalid config: {e}"))?;
@@ -176,8 +199,9 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
         }
         None => return Err("missing 'version: 1' at the top of the config".to_owned()),
     }
+    let shares_declared = raw.shares.is_some();
     let mut shares: Vec<ShareDecl> = Vec::new();
-    for share in raw.shares {
+    for share in raw.shares.unwrap_or_default() {
         check_name("share", &share.name, true)?;
         if shares
             .iter()
@@ -207,6 +231,16 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
                 {
                     return Err(format!("table '{qualified}' is declared twice"));
                 }
+                if base.is_none()
+                    && !table.location.contains("://")
+                    && !table.location.starts_with('/')
+                {
+                    return Err(format!(
+                        "table '{qualified}': relative location '{}' cannot be resolved by a \
+                         remote server; use an absolute path or a URL",
+                        table.location
+                    ));
+                }
                 let location = TableLocation::parse(&table.location, base_dir)
                     .map_err(|e| format!("table '{qualified}': {e}"))?;
                 let start_version = table.start_version.unwrap_or(0);
@@ -231,6 +265,7 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
                     location: location.url().to_string(),
                     history_shared: table.history_shared.or(table.cdf_enabled).unwrap_or(false),
                     start_version,
+                    source_name: None,
                 });
             }
             schemas.push(SchemaDecl {
@@ -240,9 +275,18 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
         }
         shares.push(ShareDecl {
             name: share.name,
+            comment: share.comment,
             schemas,
         });
     }
+    let recipients = raw
+        .recipients
+        .map(|list| recipients(list, shares_declared.then_some(&shares)))
+        .transpose()?;
+    let declared = DeclaredState {
+        shares: shares_declared.then(|| shares.clone()),
+        recipients,
+    };
     let ssl = match raw.ssl {
         None => None,
         Some(ssl) => {
@@ -348,8 +392,84 @@ pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
         )?
         .saturating_mul(1000),
         shares,
+        declared,
         warnings,
     })
+}
+
+fn grant_decl(recipient: &str, g: RawGrant) -> Result<GrantDecl, String> {
+    let (share, expires) = match g {
+        RawGrant::Name(n) => (n, None),
+        RawGrant::Detailed { name, expires_at } => (name, expires_at),
+    };
+    let expires_at_ms = expires
+        .map(|e| {
+            chrono::DateTime::parse_from_rfc3339(&e)
+                .map(|d| d.timestamp_millis())
+                .map_err(|err| {
+                    format!(
+                        "recipient '{recipient}': expiresAt '{e}' of share '{share}' is not an                          RFC 3339 time such as 2027-01-31T00:00:00Z ({err})"
+                    )
+                })
+        })
+        .transpose()?;
+    Ok(GrantDecl {
+        share,
+        expires_at_ms,
+    })
+}
+
+/// Validates the `recipients` section; grants must name declared shares when the file has a
+/// `shares` section (otherwise they are checked against the catalog at plan time).
+fn recipients(
+    list: Vec<RawRecipient>,
+    shares: Option<&Vec<ShareDecl>>,
+) -> Result<Vec<RecipientDecl>, String> {
+    let mut out: Vec<RecipientDecl> = Vec::new();
+    for r in list {
+        check_name("recipient", &r.name, true)?;
+        if out.iter().any(|o| o.name.eq_ignore_ascii_case(&r.name)) {
+            return Err(format!("recipient '{}' is declared twice", r.name));
+        }
+        for ip in &r.ip_access_list {
+            if ip.parse::<ipnet::IpNet>().is_err() && ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(format!(
+                    "recipient '{}': ipAccessList entry '{ip}' is not an IP address or CIDR                      (e.g. 10.0.0.0/8)",
+                    r.name
+                ));
+            }
+        }
+        let mut grants: Vec<GrantDecl> = Vec::new();
+        for g in r.shares {
+            let g = grant_decl(&r.name, g)?;
+            if let Some(shares) = shares
+                && !shares.iter().any(|s| s.name.eq_ignore_ascii_case(&g.share))
+            {
+                return Err(format!(
+                    "recipient '{}' is granted share '{}', which the file does not declare",
+                    r.name, g.share
+                ));
+            }
+            if grants
+                .iter()
+                .any(|o| o.share.eq_ignore_ascii_case(&g.share))
+            {
+                return Err(format!(
+                    "recipient '{}' is granted share '{}' twice",
+                    r.name, g.share
+                ));
+            }
+            grants.push(g);
+        }
+        out.push(RecipientDecl {
+            name: r.name,
+            comment: r.comment,
+            properties: r.properties,
+            ip_access_list: r.ip_access_list,
+            grants,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -404,9 +524,11 @@ somethingElse: 3
             c.warnings
         );
         assert!(
-            c.warnings
+            !c.warnings
                 .iter()
-                .any(|w| w.contains("'queryTablePageSizeLimit'"))
+                .any(|w| w.contains("'queryTablePageSizeLimit'")),
+            "pagination is supported: {:?}",
+            c.warnings
         );
         assert!(
             !c.warnings

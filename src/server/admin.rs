@@ -1,11 +1,14 @@
 //! The admin API router (its own listener, 127.0.0.1 by default): Unity-Catalog-shaped routes
-//! for shares, permissions and recipients, authenticated with admin tokens.
+//! for tables, shares, permissions and recipients, and the Lakeshare extensions under
+//! `/api/2.1/lakeshare` (policy plan/apply, recipient preview, change log), authenticated
+//! with admin tokens.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::error::classify;
@@ -19,12 +22,25 @@ pub struct AdminState {
     pub service: Service,
     /// Origin of the recipient listener (activation links point there).
     pub recipient_origin: String,
+    /// Set only for the router the CLI runs in-process on a local store (never on a
+    /// listener): every request acts as this actor without a token.
+    pub local_actor: Option<String>,
 }
+
+const UC: &str = "/api/2.1/unity-catalog";
+const EXT: &str = "/api/2.1/lakeshare";
 
 /// Every admin route (method, path).
 pub const ADMIN_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/2.1/unity-catalog/tables"),
+    ("POST", "/api/2.1/unity-catalog/tables"),
+    ("GET", "/api/2.1/unity-catalog/tables/{full_name}"),
+    ("DELETE", "/api/2.1/unity-catalog/tables/{full_name}"),
     ("GET", "/api/2.1/unity-catalog/shares"),
+    ("POST", "/api/2.1/unity-catalog/shares"),
     ("GET", "/api/2.1/unity-catalog/shares/{name}"),
+    ("PATCH", "/api/2.1/unity-catalog/shares/{name}"),
+    ("DELETE", "/api/2.1/unity-catalog/shares/{name}"),
     ("GET", "/api/2.1/unity-catalog/shares/{name}/permissions"),
     ("PATCH", "/api/2.1/unity-catalog/shares/{name}/permissions"),
     ("GET", "/api/2.1/unity-catalog/recipients"),
@@ -40,6 +56,10 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
         "GET",
         "/api/2.1/unity-catalog/recipients/{name}/share-permissions",
     ),
+    ("POST", "/api/2.1/lakeshare/policy/plan"),
+    ("POST", "/api/2.1/lakeshare/policy/apply"),
+    ("GET", "/api/2.1/lakeshare/recipients/{name}/preview"),
+    ("GET", "/api/2.1/lakeshare/changes"),
 ];
 
 /// An admin API error.
@@ -72,8 +92,9 @@ impl IntoResponse for AdminApiError {
     }
 }
 
-/// The authenticated administrator.
-struct Admin(#[allow(dead_code)] String);
+/// The authenticated administrator, as the actor its changes are recorded as
+/// (`admin:<name>`).
+struct Admin(String);
 
 impl FromRequestParts<AdminState> for Admin {
     type Rejection = AdminApiError;
@@ -82,6 +103,9 @@ impl FromRequestParts<AdminState> for Admin {
         parts: &mut Parts,
         state: &AdminState,
     ) -> Result<Self, AdminApiError> {
+        if let Some(actor) = &state.local_actor {
+            return Ok(Self(actor.clone()));
+        }
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -89,9 +113,8 @@ impl FromRequestParts<AdminState> for Admin {
             .and_then(|v| v.trim().split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim().to_owned());
-        Ok(Self(
-            state.service.admin_authenticate(token.as_deref()).await?,
-        ))
+        let name = state.service.admin_authenticate(token.as_deref()).await?;
+        Ok(Self(format!("admin:{name}")))
     }
 }
 
@@ -111,12 +134,61 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, AdminApiError
 
 type R = Result<Response, AdminApiError>;
 
+fn ok<T: serde::Serialize>(v: T) -> R {
+    Ok(Json(v).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TableFilter {
+    catalog_name: Option<String>,
+    schema_name: Option<String>,
+}
+
+async fn list_tables(State(s): State<AdminState>, _a: Admin, Query(q): Query<TableFilter>) -> R {
+    ok(s.service
+        .admin_list_tables(q.catalog_name.as_deref(), q.schema_name.as_deref())
+        .await?)
+}
+
+async fn create_table(State(s): State<AdminState>, a: Admin, bytes: Bytes) -> R {
+    ok(s.service.admin_create_table(&a.0, &body(&bytes)?).await?)
+}
+
+async fn get_table(State(s): State<AdminState>, _a: Admin, Path(name): Path<String>) -> R {
+    ok(s.service.admin_get_table(&name).await?)
+}
+
+async fn delete_table(State(s): State<AdminState>, a: Admin, Path(name): Path<String>) -> R {
+    s.service.admin_delete_table(&a.0, &name).await?;
+    ok(serde_json::json!({}))
+}
+
 async fn list_shares(State(s): State<AdminState>, _a: Admin) -> R {
-    Ok(Json(s.service.admin_list_shares().await?).into_response())
+    ok(s.service.admin_list_shares().await?)
+}
+
+async fn create_share(State(s): State<AdminState>, a: Admin, bytes: Bytes) -> R {
+    ok(s.service.admin_create_share(&a.0, &body(&bytes)?).await?)
 }
 
 async fn get_share(State(s): State<AdminState>, _a: Admin, Path(name): Path<String>) -> R {
-    Ok(Json(s.service.admin_get_share(&name).await?).into_response())
+    ok(s.service.admin_get_share(&name).await?)
+}
+
+async fn update_share(
+    State(s): State<AdminState>,
+    a: Admin,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> R {
+    ok(s.service
+        .admin_update_share(&a.0, &name, &body(&bytes)?)
+        .await?)
+}
+
+async fn delete_share(State(s): State<AdminState>, a: Admin, Path(name): Path<String>) -> R {
+    s.service.admin_delete_share(&a.0, &name).await?;
+    ok(serde_json::json!({}))
 }
 
 async fn get_share_permissions(
@@ -124,68 +196,59 @@ async fn get_share_permissions(
     _a: Admin,
     Path(name): Path<String>,
 ) -> R {
-    Ok(Json(s.service.admin_share_permissions(&name).await?).into_response())
+    ok(s.service.admin_share_permissions(&name).await?)
 }
 
 async fn update_share_permissions(
     State(s): State<AdminState>,
-    _a: Admin,
+    a: Admin,
     Path(name): Path<String>,
-    bytes: axum::body::Bytes,
+    bytes: Bytes,
 ) -> R {
-    let req: wire::UpdatePermissions = body(&bytes)?;
-    Ok(Json(
-        s.service
-            .admin_update_share_permissions(&name, &req)
-            .await?,
-    )
-    .into_response())
+    ok(s.service
+        .admin_update_share_permissions(&a.0, &name, &body(&bytes)?)
+        .await?)
 }
 
 async fn list_recipients(State(s): State<AdminState>, _a: Admin) -> R {
-    Ok(Json(s.service.admin_list_recipients().await?).into_response())
+    ok(s.service.admin_list_recipients().await?)
 }
 
-async fn create_recipient(State(s): State<AdminState>, _a: Admin, bytes: axum::body::Bytes) -> R {
-    let req: wire::CreateRecipient = body(&bytes)?;
-    let info = s
-        .service
-        .admin_create_recipient(&req, &s.recipient_origin)
-        .await?;
-    Ok(Json(info).into_response())
+async fn create_recipient(State(s): State<AdminState>, a: Admin, bytes: Bytes) -> R {
+    ok(s.service
+        .admin_create_recipient(&a.0, &body(&bytes)?, &s.recipient_origin)
+        .await?)
 }
 
 async fn get_recipient(State(s): State<AdminState>, _a: Admin, Path(name): Path<String>) -> R {
-    Ok(Json(s.service.admin_get_recipient(&name).await?).into_response())
+    ok(s.service.admin_get_recipient(&name).await?)
 }
 
 async fn update_recipient(
     State(s): State<AdminState>,
-    _a: Admin,
+    a: Admin,
     Path(name): Path<String>,
-    bytes: axum::body::Bytes,
+    bytes: Bytes,
 ) -> R {
-    let req: wire::UpdateRecipient = body(&bytes)?;
-    Ok(Json(s.service.admin_update_recipient(&name, &req).await?).into_response())
+    ok(s.service
+        .admin_update_recipient(&a.0, &name, &body(&bytes)?)
+        .await?)
 }
 
-async fn delete_recipient(State(s): State<AdminState>, _a: Admin, Path(name): Path<String>) -> R {
-    s.service.admin_delete_recipient(&name).await?;
-    Ok(Json(serde_json::json!({})).into_response())
+async fn delete_recipient(State(s): State<AdminState>, a: Admin, Path(name): Path<String>) -> R {
+    s.service.admin_delete_recipient(&a.0, &name).await?;
+    ok(serde_json::json!({}))
 }
 
 async fn rotate_token(
     State(s): State<AdminState>,
-    _a: Admin,
+    a: Admin,
     Path(name): Path<String>,
-    bytes: axum::body::Bytes,
+    bytes: Bytes,
 ) -> R {
-    let req: wire::RotateToken = body(&bytes)?;
-    let info = s
-        .service
-        .admin_rotate_token(&name, &req, &s.recipient_origin)
-        .await?;
-    Ok(Json(info).into_response())
+    ok(s.service
+        .admin_rotate_token(&a.0, &name, &body(&bytes)?, &s.recipient_origin)
+        .await?)
 }
 
 async fn recipient_share_permissions(
@@ -193,7 +256,71 @@ async fn recipient_share_permissions(
     _a: Admin,
     Path(name): Path<String>,
 ) -> R {
-    Ok(Json(s.service.admin_recipient_share_permissions(&name).await?).into_response())
+    ok(s.service.admin_recipient_share_permissions(&name).await?)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ApplyFlags {
+    #[serde(default)]
+    allow_delete: bool,
+}
+
+/// The body is the policy YAML (the same file `lakeshare plan/apply` reads).
+fn policy(bytes: &[u8]) -> Result<crate::catalog::DeclaredState, AdminApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        AdminApiError(ServiceError::InvalidParameter(
+            "the policy must be UTF-8 YAML".to_owned(),
+        ))
+    })?;
+    crate::config::parse_policy(text)
+        .map(|c| c.declared)
+        .map_err(|e| {
+            AdminApiError(ServiceError::InvalidParameter(format!(
+                "invalid policy: {e}"
+            )))
+        })
+}
+
+async fn policy_plan(State(s): State<AdminState>, a: Admin, bytes: Bytes) -> R {
+    ok(s.service
+        .admin_policy(&a.0, &policy(&bytes)?, false, false)
+        .await?)
+}
+
+async fn policy_apply(
+    State(s): State<AdminState>,
+    a: Admin,
+    Query(f): Query<ApplyFlags>,
+    bytes: Bytes,
+) -> R {
+    ok(s.service
+        .admin_policy(&a.0, &policy(&bytes)?, true, f.allow_delete)
+        .await?)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PreviewParams {
+    max_files: Option<usize>,
+}
+
+async fn preview(
+    State(s): State<AdminState>,
+    _a: Admin,
+    Path(name): Path<String>,
+    Query(p): Query<PreviewParams>,
+) -> R {
+    ok(s.service
+        .admin_preview(&name, p.max_files.unwrap_or(1000))
+        .await?)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ChangesParams {
+    limit: Option<usize>,
+}
+
+async fn changes(State(s): State<AdminState>, _a: Admin, Query(p): Query<ChangesParams>) -> R {
+    ok(s.service.admin_changes(p.limit.unwrap_or(50)).await?)
 }
 
 async fn not_found() -> Response {
@@ -209,33 +336,44 @@ async fn not_found() -> Response {
 
 /// Builds the admin router.
 pub fn build_admin_router(state: AdminState) -> Router {
-    let p = "/api/2.1/unity-catalog";
     Router::new()
         .route("/.well-known/databricks-config", get(not_found))
-        .route(&format!("{p}/shares"), get(list_shares))
-        .route(&format!("{p}/shares/{{name}}"), get(get_share))
+        .route(&format!("{UC}/tables"), get(list_tables).post(create_table))
         .route(
-            &format!("{p}/shares/{{name}}/permissions"),
+            &format!("{UC}/tables/{{full_name}}"),
+            get(get_table).delete(delete_table),
+        )
+        .route(&format!("{UC}/shares"), get(list_shares).post(create_share))
+        .route(
+            &format!("{UC}/shares/{{name}}"),
+            get(get_share).patch(update_share).delete(delete_share),
+        )
+        .route(
+            &format!("{UC}/shares/{{name}}/permissions"),
             get(get_share_permissions).patch(update_share_permissions),
         )
         .route(
-            &format!("{p}/recipients"),
+            &format!("{UC}/recipients"),
             get(list_recipients).post(create_recipient),
         )
         .route(
-            &format!("{p}/recipients/{{name}}"),
+            &format!("{UC}/recipients/{{name}}"),
             get(get_recipient)
                 .patch(update_recipient)
                 .delete(delete_recipient),
         )
         .route(
-            &format!("{p}/recipients/{{name}}/rotate-token"),
-            axum::routing::post(rotate_token),
+            &format!("{UC}/recipients/{{name}}/rotate-token"),
+            post(rotate_token),
         )
         .route(
-            &format!("{p}/recipients/{{name}}/share-permissions"),
+            &format!("{UC}/recipients/{{name}}/share-permissions"),
             get(recipient_share_permissions),
         )
+        .route(&format!("{EXT}/policy/plan"), post(policy_plan))
+        .route(&format!("{EXT}/policy/apply"), post(policy_apply))
+        .route(&format!("{EXT}/recipients/{{name}}/preview"), get(preview))
+        .route(&format!("{EXT}/changes"), get(changes))
         .fallback(not_found)
         .with_state(state)
 }

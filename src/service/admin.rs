@@ -1,8 +1,8 @@
 //! The admin API's operations (Unity-Catalog-shaped): shares and their permissions,
 //! recipients with activation links, token rotation.
 //!
-//! Shares, schemas and tables are still declared in the YAML in this release; recipients and
-//! grants are managed here, through the same catalog methods the CLI uses.
+//! Recipients and grants are managed here through the same catalog methods the CLI uses;
+//! tables and shares are in `admin_objects`. Changes are recorded as made by `admin:<name>`.
 
 use super::{Service, ServiceError};
 use crate::catalog::{NewRecipient, RecipientUpdate};
@@ -109,6 +109,7 @@ impl Service {
 
     async fn activation_link(
         &self,
+        admin: &str,
         name: &str,
         origin: &str,
         token_expires_at_ms: Option<i64>,
@@ -118,8 +119,7 @@ impl Service {
             .secret
             .trim_start_matches(token::TOKEN_PREFIX)
             .to_owned();
-        self.inner
-            .catalog
+        self.admin_catalog(admin)
             .create_activation(
                 name,
                 &token::hash(&code),
@@ -132,55 +132,6 @@ impl Service {
             "{}{ACTIVATION_PATH}{code}",
             origin.trim_end_matches('/')
         ))
-    }
-
-    /// `GET /shares`.
-    pub async fn admin_list_shares(&self) -> Result<wire::ListShares, ServiceError> {
-        let shares = self.inner.catalog.list_shares().await?;
-        Ok(wire::ListShares {
-            shares: shares
-                .into_iter()
-                .map(|s| wire::ShareInfo {
-                    name: s.name,
-                    objects: Vec::new(),
-                })
-                .collect(),
-        })
-    }
-
-    /// `GET /shares/{name}`.
-    pub async fn admin_get_share(&self, name: &str) -> Result<wire::ShareInfo, ServiceError> {
-        let missing = || ServiceError::NotFound(format!("Share '{name}' does not exist."));
-        let share = self
-            .inner
-            .catalog
-            .get_share(name)
-            .await?
-            .ok_or_else(missing)?;
-        let tables = self
-            .inner
-            .catalog
-            .list_tables(&share.name, None)
-            .await?
-            .ok_or_else(missing)?;
-        Ok(wire::ShareInfo {
-            objects: tables
-                .into_iter()
-                .map(|t| wire::SharedDataObject {
-                    name: format!("{}.{}.{}", t.share, t.schema, t.name),
-                    data_object_type: "TABLE".to_owned(),
-                    shared_as: format!("{}.{}", t.schema, t.name),
-                    history_data_sharing_status: if t.history_shared {
-                        "ENABLED"
-                    } else {
-                        "DISABLED"
-                    }
-                    .to_owned(),
-                    start_version: t.start_version,
-                })
-                .collect(),
-            name: share.name,
-        })
     }
 
     /// `GET /shares/{name}/permissions`.
@@ -214,6 +165,7 @@ impl Service {
     /// `PATCH /shares/{name}/permissions`.
     pub async fn admin_update_share_permissions(
         &self,
+        admin: &str,
         share: &str,
         update: &wire::UpdatePermissions,
     ) -> Result<wire::PermissionsList, ServiceError> {
@@ -227,14 +179,12 @@ impl Service {
                 }
             }
             if !change.add.is_empty() {
-                self.inner
-                    .catalog
+                self.admin_catalog(admin)
                     .add_grant(&change.principal, share, None, now)
                     .await?;
             }
             if !change.remove.is_empty() {
-                self.inner
-                    .catalog
+                self.admin_catalog(admin)
                     .remove_grant(&change.principal, share)
                     .await?;
             }
@@ -245,6 +195,7 @@ impl Service {
     /// `POST /recipients`.
     pub async fn admin_create_recipient(
         &self,
+        admin: &str,
         req: &wire::CreateRecipient,
         origin: &str,
     ) -> Result<wire::RecipientInfo, ServiceError> {
@@ -264,8 +215,7 @@ impl Service {
             .allowed_ip_addresses;
         check_ips(&ips)?;
         let now = self.now_ms();
-        self.inner
-            .catalog
+        self.admin_catalog(admin)
             .create_recipient(
                 &NewRecipient {
                     name: req.name.clone(),
@@ -284,7 +234,7 @@ impl Service {
             )
             .await?;
         let link = self
-            .activation_link(&req.name, origin, req.expiration_time)
+            .activation_link(admin, &req.name, origin, req.expiration_time)
             .await?;
         Ok(recipient_info(
             &self.recipient(&req.name).await?,
@@ -324,6 +274,7 @@ impl Service {
     /// `PATCH /recipients/{name}`.
     pub async fn admin_update_recipient(
         &self,
+        admin: &str,
         name: &str,
         req: &wire::UpdateRecipient,
     ) -> Result<wire::RecipientInfo, ServiceError> {
@@ -347,8 +298,7 @@ impl Service {
                     .collect(),
             ),
         };
-        self.inner
-            .catalog
+        self.admin_catalog(admin)
             .update_recipient(
                 name,
                 &RecipientUpdate {
@@ -363,10 +313,13 @@ impl Service {
     }
 
     /// `DELETE /recipients/{name}`: revokes the recipient and all its tokens.
-    pub async fn admin_delete_recipient(&self, name: &str) -> Result<(), ServiceError> {
+    pub async fn admin_delete_recipient(
+        &self,
+        admin: &str,
+        name: &str,
+    ) -> Result<(), ServiceError> {
         if self
-            .inner
-            .catalog
+            .admin_catalog(admin)
             .revoke_recipient(name, self.now_ms())
             .await?
         {
@@ -382,6 +335,7 @@ impl Service {
     /// (0 = now); a new activation link issues the next token.
     pub async fn admin_rotate_token(
         &self,
+        admin: &str,
         name: &str,
         req: &wire::RotateToken,
         origin: &str,
@@ -392,8 +346,7 @@ impl Service {
         let now = self.now_ms();
         let grace_ms = req.existing_token_expire_in_seconds.saturating_mul(1000);
         if !self
-            .inner
-            .catalog
+            .admin_catalog(admin)
             .rotate_token(name, None, None, grace_ms, now)
             .await?
         {
@@ -401,7 +354,7 @@ impl Service {
                 "Recipient '{name}' does not exist."
             )));
         }
-        let link = self.activation_link(name, origin, None).await?;
+        let link = self.activation_link(admin, name, origin, None).await?;
         Ok(recipient_info(
             &self.recipient(name).await?,
             Some((link, None)),

@@ -59,7 +59,7 @@ impl From<CatalogError> for ServiceError {
             }
             CatalogError::Conflict(m) => Self::Conflict(format!("{m} already exists")),
             CatalogError::NotFound(m) => Self::NotFound(format!("{m} does not exist")),
-            other => Self::Internal(other.to_string()),
+            CatalogError::Invalid(m) => Self::InvalidParameter(m),
         }
     }
 }

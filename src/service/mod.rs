@@ -6,6 +6,7 @@
 
 mod activation;
 mod admin;
+mod admin_objects;
 mod async_query;
 mod auth;
 mod changes;
@@ -18,6 +19,7 @@ mod listing;
 mod metadata;
 mod metrics;
 mod page_token;
+mod policy;
 mod query;
 mod resolve;
 mod timestamp;

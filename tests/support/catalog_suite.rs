@@ -2,8 +2,10 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use lakeshare::catalog::plan::{Scope, apply, plan, reconcile_config};
 use lakeshare::catalog::{
-    CatalogStore, NewRecipient, RecipientUpdate, SchemaDecl, ShareDecl, TableDecl,
+    CatalogError, CatalogStore, Change, DeclaredState, GrantDecl, NewRecipient, Origin,
+    RecipientDecl, RecipientUpdate, RegisteredTable, SchemaDecl, ShareDecl, TableDecl,
 };
 use lakeshare::domain::token;
 use lakeshare::storage::keyring::SigningKey;
@@ -16,10 +18,12 @@ fn decls() -> Vec<ShareDecl> {
         history_shared: history,
         start_version: 0,
         partition_filter: None,
+        source_name: None,
     };
     vec![
         ShareDecl {
             name: "Sales".to_owned(),
+            comment: None,
             schemas: vec![
                 SchemaDecl {
                     name: "eu".to_owned(),
@@ -39,6 +43,7 @@ fn decls() -> Vec<ShareDecl> {
         },
         ShareDecl {
             name: "hr".to_owned(),
+            comment: Some("people".to_owned()),
             schemas: vec![],
         },
     ]
@@ -47,8 +52,14 @@ fn decls() -> Vec<ShareDecl> {
 /// Runs every check against `store` (a fresh, empty store).
 pub async fn run(store: &dyn CatalogStore) {
     // Shared objects: order, case-insensitive lookups, ids, partition filters.
-    store.import_shared_objects(&decls()).await.unwrap();
-    store.import_shared_objects(&decls()).await.unwrap(); // idempotent
+    let first = reconcile_config(store, &decls(), 1).await.unwrap();
+    assert!(!first.changes.is_empty());
+    let again = reconcile_config(store, &decls(), 2).await.unwrap();
+    assert!(
+        again.changes.is_empty(),
+        "reconcile is idempotent: {:?}",
+        again.changes
+    );
     let shares = store.list_shares().await.unwrap();
     assert_eq!(
         shares.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
@@ -268,7 +279,8 @@ pub async fn run(store: &dyn CatalogStore) {
     let changes = store.admin_changes(100).await.unwrap();
     let actions: Vec<&str> = changes.iter().map(|c| c.action.as_str()).collect();
     for wanted in [
-        "config.import",
+        "share.create",
+        "table.create",
         "recipient.create",
         "recipient.update",
         "grant.add",
@@ -297,6 +309,223 @@ pub async fn run(store: &dyn CatalogStore) {
 
     // Async query state.
     async_queries(store).await;
+
+    managed_objects(store).await;
+}
+
+fn table(name: &str, location: &str) -> TableDecl {
+    TableDecl {
+        name: name.to_owned(),
+        id: None,
+        location: location.to_owned(),
+        history_shared: false,
+        start_version: 0,
+        partition_filter: None,
+        source_name: None,
+    }
+}
+
+/// Policy as code and admin-API objects: plans, all-or-nothing apply, ownership, registry.
+async fn managed_objects(s: &dyn CatalogStore) {
+    s.create_recipient(
+        &NewRecipient {
+            name: "legacy".to_owned(),
+            ..NewRecipient::default()
+        },
+        None,
+        9,
+    )
+    .await
+    .unwrap();
+    let desired = DeclaredState {
+        shares: Some(vec![ShareDecl {
+            name: "policy".to_owned(),
+            comment: Some("from git".to_owned()),
+            schemas: vec![SchemaDecl {
+                name: "s".to_owned(),
+                tables: vec![table("t1", "file:///p/t1/"), table("t2", "file:///p/t2/")],
+            }],
+        }]),
+        recipients: Some(vec![RecipientDecl {
+            name: "partner".to_owned(),
+            comment: None,
+            properties: [("country".to_owned(), "FR".to_owned())].into(),
+            ip_access_list: vec!["10.0.0.0/8".to_owned()],
+            grants: vec![GrantDecl {
+                share: "policy".to_owned(),
+                expires_at_ms: None,
+            }],
+        }]),
+    };
+    // A plan against the catalog as the suite left it: everything else is deleted.
+    let p = plan(s, &desired, Scope::Policy).await.unwrap();
+    let text: Vec<String> = p.changes.iter().map(ToString::to_string).collect();
+    for wanted in [
+        "+ share policy",
+        "+ schema policy.s",
+        "+ table policy.s.t1 (location: file:///p/t1/)",
+        "+ recipient partner",
+        "+ grant partner -> policy",
+    ] {
+        assert!(
+            text.iter().any(|t| t == wanted),
+            "missing '{wanted}' in {text:#?}"
+        );
+    }
+    assert!(
+        !text.iter().any(|t| t.contains("Sales")),
+        "a policy leaves config-owned shares alone: {text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t == "- recipient legacy (revokes all its tokens)"),
+        "recipients not declared are revoked: {text:#?}"
+    );
+    let before = s.catalog_state().await.unwrap();
+    let refused = apply(s, &desired, Scope::Policy, Origin::Apply, false, 10).await;
+    assert!(
+        matches!(&refused, Err(CatalogError::Invalid(m)) if m.contains("--allow-delete")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        s.catalog_state().await.unwrap(),
+        before,
+        "a refused apply changed the catalog"
+    );
+
+    // A failure in the middle of a transaction leaves nothing behind.
+    let failing = vec![
+        Change::CreateShare {
+            name: "half".to_owned(),
+            comment: None,
+        },
+        Change::RemoveTable {
+            share: "half".to_owned(),
+            schema: "none".to_owned(),
+            name: "none".to_owned(),
+        },
+    ];
+    let err = s.apply_changes(&failing, Origin::Apply, 11).await;
+    assert!(
+        matches!(&err, Err(CatalogError::Invalid(m)) if m.contains("nothing was changed")),
+        "{err:?}"
+    );
+    assert_eq!(
+        s.catalog_state().await.unwrap(),
+        before,
+        "a failed apply changed the catalog"
+    );
+
+    // Shares-only policy (no recipients section): recipients are left alone.
+    let shares_only = DeclaredState {
+        shares: desired.shares.clone(),
+        recipients: None,
+    };
+    apply(s, &shares_only, Scope::Policy, Origin::Apply, true, 12)
+        .await
+        .unwrap();
+    let after = s.catalog_state().await.unwrap();
+    assert_eq!(
+        after
+            .shares
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Sales", "hr", "policy"]
+    );
+    assert_eq!(
+        after.recipients, before.recipients,
+        "recipients are not managed by this file"
+    );
+    assert!(s.get_share("Sales").await.unwrap().is_some());
+
+    apply(s, &desired, Scope::Policy, Origin::Apply, true, 13)
+        .await
+        .unwrap();
+    let again = plan(s, &desired, Scope::Policy).await.unwrap();
+    assert!(
+        again.changes.is_empty(),
+        "apply twice is a no-op: {:?}",
+        again.changes
+    );
+    let r = s.get_recipient("partner").await.unwrap().unwrap();
+    assert_eq!(r.properties["country"], "FR");
+    assert!(r.shares.contains(&"policy".to_owned()));
+
+    // Updates show field-level differences.
+    let mut changed = desired.clone();
+    if let Some(shares) = changed.shares.as_mut() {
+        shares[0].schemas[0].tables[0].history_shared = true;
+        shares[0].schemas[0].tables.pop();
+    }
+    if let Some(rs) = changed.recipients.as_mut() {
+        rs[0]
+            .properties
+            .insert("country".to_owned(), "DE".to_owned());
+    }
+    let p = plan(s, &changed, Scope::Policy).await.unwrap();
+    let text: Vec<String> = p.changes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "~ table policy.s.t1 (historyShared: false -> true)",
+            "~ recipient partner (properties: {country=FR} -> {country=DE})",
+            "- table policy.s.t2",
+        ]
+    );
+    // A revoked recipient's name is not reused.
+    assert!(s.revoke_recipient("partner", 14).await.unwrap());
+    let e = plan(s, &desired, Scope::Policy).await;
+    assert!(
+        matches!(&e, Err(CatalogError::Invalid(m)) if m.contains("revoked")),
+        "{e:?}"
+    );
+
+    // Config reconcile only deletes config-owned shares.
+    reconcile_config(s, &[], 15).await.unwrap();
+    assert!(
+        s.get_share("policy").await.unwrap().is_some(),
+        "apply-owned share kept"
+    );
+    reconcile_config(s, &decls(), 16).await.unwrap();
+    reconcile_config(s, &[], 17).await.unwrap();
+    assert!(
+        s.get_share("Sales").await.unwrap().is_none(),
+        "config-owned share removed"
+    );
+
+    // Registered tables.
+    let reg = RegisteredTable {
+        full_name: "main.sales.orders".to_owned(),
+        location: "file:///p/orders/".to_owned(),
+        comment: None,
+        created_at_ms: 20,
+        created_by: "alice".to_owned(),
+    };
+    s.register_table(&reg).await.unwrap();
+    assert!(matches!(
+        s.register_table(&reg).await,
+        Err(CatalogError::Conflict(_))
+    ));
+    assert_eq!(
+        s.registered_table("MAIN.sales.ORDERS").await.unwrap(),
+        Some(reg.clone())
+    );
+    assert_eq!(
+        s.list_registered_tables("main.sales").await.unwrap(),
+        vec![reg.clone()]
+    );
+    assert!(s.list_registered_tables("other.").await.unwrap().is_empty());
+    assert!(
+        s.delete_registered_table("main.sales.orders")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_registered_table("main.sales.orders")
+            .await
+            .unwrap()
+    );
 }
 
 async fn async_queries(s: &dyn CatalogStore) {

@@ -54,7 +54,9 @@ pub async fn start(
             .await
             .unwrap(),
     );
-    catalog.import_shared_objects(&config.shares).await.unwrap();
+    lakeshare::catalog::plan::reconcile_config(catalog.as_ref(), &config.shares, 0)
+        .await
+        .unwrap();
     let key = SigningKey::generate(0);
     catalog.rotate_signing_key(&key, 0).await.unwrap();
     let keyring: KeyringRef = Arc::new(RwLock::new(Keyring::new(

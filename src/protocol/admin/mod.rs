@@ -1,12 +1,16 @@
 //! Wire types of the admin API, shaped after Unity Catalog's sharing API (snake_case JSON) so
-//! that the Databricks SDKs can drive Lakeshare.
+//! that the Databricks SDKs can drive Lakeshare. Tables, shares and the Lakeshare extensions
+//! (policy plans, recipient previews) are in [`objects`].
+
+pub mod objects;
+pub use objects::*;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 /// Admin API error body (Unity spelling: `error_code`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AdminError {
     /// `RESOURCE_DOES_NOT_EXIST`, `INVALID_PARAMETER_VALUE`, `RESOURCE_ALREADY_EXISTS`, ...
     pub error_code: String,
@@ -31,7 +35,7 @@ pub struct IpAccessList {
 }
 
 /// A recipient token as listed.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RecipientTokenInfo {
     /// Token id (its display prefix; `activation` for a pending activation link).
     pub id: String,
@@ -46,7 +50,7 @@ pub struct RecipientTokenInfo {
 }
 
 /// A recipient.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RecipientInfo {
     /// Name.
     pub name: String,
@@ -68,7 +72,7 @@ pub struct RecipientInfo {
 }
 
 /// Body of `POST /recipients`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateRecipient {
     /// Name.
     pub name: String,
@@ -90,7 +94,7 @@ pub struct CreateRecipient {
 }
 
 /// Body of `PATCH /recipients/{name}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UpdateRecipient {
     /// Renaming is not supported.
     #[serde(default)]
@@ -107,7 +111,7 @@ pub struct UpdateRecipient {
 }
 
 /// Body of `POST /recipients/{name}/rotate-token`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RotateToken {
     /// Seconds the existing tokens keep working (0 = revoke now).
     #[serde(default)]
@@ -115,46 +119,14 @@ pub struct RotateToken {
 }
 
 /// `{"recipients": [...]}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ListRecipients {
     /// The recipients.
     pub recipients: Vec<RecipientInfo>,
 }
 
-/// A data object of a share.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SharedDataObject {
-    /// `share.schema.table` (the shared alias).
-    pub name: String,
-    /// Always `TABLE`.
-    pub data_object_type: String,
-    /// `schema.table` as recipients see it.
-    pub shared_as: String,
-    /// `ENABLED` or `DISABLED`.
-    pub history_data_sharing_status: String,
-    /// History floor.
-    pub start_version: i64,
-}
-
-/// A share.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ShareInfo {
-    /// Name.
-    pub name: String,
-    /// Its tables.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub objects: Vec<SharedDataObject>,
-}
-
-/// `{"shares": [...]}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ListShares {
-    /// The shares.
-    pub shares: Vec<ShareInfo>,
-}
-
 /// One grant change.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PermissionsChange {
     /// Recipient name.
     pub principal: String,
@@ -167,7 +139,7 @@ pub struct PermissionsChange {
 }
 
 /// Body of `PATCH /shares/{name}/permissions`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpdatePermissions {
     /// The changes.
     #[serde(default)]
@@ -175,7 +147,7 @@ pub struct UpdatePermissions {
 }
 
 /// Who holds which privileges.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PrivilegeAssignment {
     /// Recipient name.
     pub principal: String,
@@ -184,14 +156,14 @@ pub struct PrivilegeAssignment {
 }
 
 /// `{"privilege_assignments": [...]}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PermissionsList {
     /// Assignments.
     pub privilege_assignments: Vec<PrivilegeAssignment>,
 }
 
 /// One share of a recipient's permissions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShareToPrivilegeAssignment {
     /// Share name.
     pub share_name: String,
@@ -200,7 +172,7 @@ pub struct ShareToPrivilegeAssignment {
 }
 
 /// `{"permissions_out": [...]}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecipientSharePermissions {
     /// Per share.
     pub permissions_out: Vec<ShareToPrivilegeAssignment>,
