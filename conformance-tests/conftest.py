@@ -312,3 +312,36 @@ def gov_sales(work):
              for v in range(latest + 1)}
     return {"path": info["path"], "commit_mtimes_ms": times, "latest_version": latest, "snap": snaps,
             "cdf": res["cdf"]}
+
+
+# ---------------------------------------------------------------------------------- object stores
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory):
+    """moto S3 on 127.0.0.1 (bucket `lake`); stopped at session end."""
+    import cloud_support as cs
+
+    emu = cs.Moto.start(tmp_path_factory.mktemp("moto"), Path(sys.executable).parent)
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite blob service on 127.0.0.1 (container `lake`); stopped at session end."""
+    import cloud_support as cs
+
+    emu = cs.Azurite.start(tmp_path_factory.mktemp("azurite"))
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory):
+    """fake-gcs-server on 127.0.0.1 (bucket `lake`, a generated service-account key)."""
+    import cloud_support as cs
+
+    emu = cs.FakeGcs.start(tmp_path_factory.mktemp("fake-gcs"))
+    yield emu
+    emu.stop()

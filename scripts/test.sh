@@ -31,5 +31,22 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   echo "$WANT" > "$STAMP"
 fi
 
+echo "== Azurite (npm) for the Azure Blob tests"
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+  else
+    echo "npm (Node.js) is required for the Azurite emulator: apt-get install nodejs npm" >&2
+    exit 1
+  fi
+fi
+LOCK=conformance-tests/package-lock.json
+NSTAMP=conformance-tests/node_modules/.lock.sha256
+NWANT=$(sha256sum "$LOCK" | cut -d' ' -f1)
+if [ ! -x conformance-tests/node_modules/.bin/azurite-blob ] || [ "$(cat "$NSTAMP" 2>/dev/null)" != "$NWANT" ]; then
+  npm ci --prefix conformance-tests --no-audit --no-fund --loglevel=error
+  echo "$NWANT" > "$NSTAMP"
+fi
+
 echo "== conformance tests (stock Python connector + raw HTTP)"
 LAKESHARE_BIN="$PWD/target/debug/lakeshare" "$VENV/bin/python" -m pytest conformance-tests -q -p no:cacheprovider

@@ -6,7 +6,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let filter = EnvFilter::try_from_env("LAKESHARE_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("info,delta_kernel=warn,delta_kernel_default_engine=warn,sqlx=warn")
+        EnvFilter::new(
+            "info,object_store=warn,delta_kernel=warn,delta_kernel_default_engine=warn,sqlx=warn",
+        )
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -99,8 +99,9 @@ struct FailingAfterFirst {
     calls: AtomicUsize,
 }
 
+#[async_trait::async_trait]
 impl UrlSigner for FailingAfterFirst {
-    fn sign_batch(
+    async fn sign_batch(
         &self,
         ctx: &SignContext<'_>,
         log_paths: &[&str],
@@ -108,7 +109,7 @@ impl UrlSigner for FailingAfterFirst {
         if self.calls.fetch_add(1, Ordering::SeqCst) >= 1 {
             return Err(StorageError::NoSigningKey);
         }
-        self.inner.sign_batch(ctx, log_paths)
+        self.inner.sign_batch(ctx, log_paths).await
     }
 }
 

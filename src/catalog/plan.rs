@@ -103,6 +103,17 @@ pub enum Change {
         /// The grant.
         grant: GrantDecl,
     },
+    /// A grant's expiry changes.
+    UpdateGrant {
+        /// Recipient.
+        recipient: String,
+        /// Share.
+        share: String,
+        /// Expiry before (ms).
+        before: Option<i64>,
+        /// Expiry after (ms).
+        after: Option<i64>,
+    },
     /// A grant is removed.
     RemoveGrant {
         /// Recipient.
@@ -134,9 +145,10 @@ impl Change {
             | Self::AddTable { .. }
             | Self::CreateRecipient(_)
             | Self::Grant { .. } => "create",
-            Self::UpdateShare { .. } | Self::UpdateTable { .. } | Self::UpdateRecipient { .. } => {
-                "update"
-            }
+            Self::UpdateShare { .. }
+            | Self::UpdateTable { .. }
+            | Self::UpdateRecipient { .. }
+            | Self::UpdateGrant { .. } => "update",
             _ => "delete",
         }
     }
@@ -152,7 +164,7 @@ impl Change {
             Self::CreateRecipient(_)
             | Self::UpdateRecipient { .. }
             | Self::RevokeRecipient { .. } => "recipient",
-            Self::Grant { .. } | Self::RemoveGrant { .. } => "grant",
+            Self::Grant { .. } | Self::UpdateGrant { .. } | Self::RemoveGrant { .. } => "grant",
         }
     }
 
@@ -185,7 +197,12 @@ impl Change {
             Self::CreateRecipient(r) => r.name.clone(),
             Self::UpdateRecipient { after, .. } => after.name.clone(),
             Self::Grant { recipient, grant } => format!("{recipient} -> {}", grant.share),
-            Self::RemoveGrant { recipient, share } => format!("{recipient} -> {share}"),
+            Self::RemoveGrant { recipient, share }
+            | Self::UpdateGrant {
+                recipient, share, ..
+            } => {
+                format!("{recipient} -> {share}")
+            }
         }
     }
 
@@ -247,6 +264,10 @@ impl Change {
                 if let Some(e) = grant.expires_at_ms {
                     out.push(format!("expires: {}", show_ms(e)));
                 }
+            }
+            Self::UpdateGrant { before, after, .. } => {
+                let show = |e: &Option<i64>| e.map_or_else(|| "never".to_owned(), show_ms);
+                out.push(format!("expires: {} -> {}", show(before), show(after)));
             }
             Self::RevokeRecipient { .. } => out.push("revokes all its tokens".to_owned()),
             _ => {}
@@ -373,6 +394,14 @@ fn diff_share(current: &ShareDecl, desired: &ShareDecl, out: &mut Vec<Change>) {
     }
     for cs in &current.schemas {
         if !desired.schemas.iter().any(|s| same(&s.name, &cs.name)) {
+            // Each table is removed on its own (and recorded), then the empty schema.
+            for t in &cs.tables {
+                out.push(Change::RemoveTable {
+                    share: current.name.clone(),
+                    schema: cs.name.clone(),
+                    name: t.name.clone(),
+                });
+            }
             out.push(Change::DeleteSchema {
                 share: current.name.clone(),
                 name: cs.name.clone(),
@@ -400,12 +429,18 @@ fn diff_recipient(current: &RecipientDecl, desired: &RecipientDecl, out: &mut Ve
         });
     }
     for g in &desired.grants {
-        let existing = current.grants.iter().find(|c| same(&c.share, &g.share));
-        if existing.is_none_or(|c| c.expires_at_ms != g.expires_at_ms) {
-            out.push(Change::Grant {
+        match current.grants.iter().find(|c| same(&c.share, &g.share)) {
+            None => out.push(Change::Grant {
                 recipient: current.name.clone(),
                 grant: g.clone(),
-            });
+            }),
+            Some(c) if c.expires_at_ms != g.expires_at_ms => out.push(Change::UpdateGrant {
+                recipient: current.name.clone(),
+                share: c.share.clone(),
+                before: c.expires_at_ms,
+                after: g.expires_at_ms,
+            }),
+            Some(_) => {}
         }
     }
     for c in &current.grants {
@@ -449,7 +484,7 @@ pub fn diff(
                     diff_share(c, d, &mut ignored);
                     if !ignored.is_empty() {
                         warnings.push(format!(
-                            "share '{}' is declared in the server's config file, which owns it;                              its {} difference(s) here are ignored",
+                            "share '{}' is declared in the server's config file, which owns it; its {} difference(s) here are ignored",
                             c.name,
                             ignored.len()
                         ));

@@ -396,6 +396,14 @@ async fn apply_one(
         } => {
             grant(tx, recipient, &g.share, g.expires_at_ms, now_ms).await?;
         }
+        Change::UpdateGrant {
+            recipient,
+            share,
+            after,
+            ..
+        } => {
+            grant(tx, recipient, share, *after, now_ms).await?;
+        }
         Change::RemoveGrant { recipient, share } => {
             if !remove_grant(tx, recipient, share).await? {
                 // Already gone with a share deleted earlier in the same plan.

@@ -503,6 +503,9 @@ pub async fn run_policy(args: PolicyArgs, apply: bool, allow_delete: bool) -> an
         .unwrap_or_else(|| PathBuf::from("."));
     let local = crate::config::parse(&text, &base)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    for w in &local.warnings {
+        eprintln!("warning: {}: {w}", args.file.display());
+    }
     let resolved = resolved_policy(&text, &local)?;
     let c = AdminClient::connect(&args.target).await?;
     let path = if apply {
@@ -621,7 +624,7 @@ pub async fn run_preview(name: &str, max_files: usize, target: &TargetArgs) -> a
                 t.version.map(|v| v.to_string()).unwrap_or_default(),
                 match &t.error {
                     Some(e) => format!("error: {e}"),
-                    None => format!("{} of {}", t.files.len(), t.total_files),
+                    None => format!("{} of {}", t.matching_files, t.total_files),
                 },
                 partitions_text(t.partitions.as_ref()),
             ]

@@ -11,7 +11,9 @@ use crate::delta::reader::TableReader;
 /// Validates `path` and opens each table's latest snapshot; names every failing table.
 pub async fn run(path: &Path) -> anyhow::Result<()> {
     let config = load_config(path)?;
-    let reader = Arc::new(TableReader::new_local(16));
+    let stores = super::wiring::storage_registry(&config);
+    let reader = Arc::new(TableReader::new(stores.clone(), 16));
+    let mut cloud = Vec::new();
     let mut failures = 0;
     let mut count = 0;
     for share in &config.shares {
@@ -19,6 +21,10 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
             for table in &schema.tables {
                 count += 1;
                 let name = format!("{}.{}.{}", share.name, schema.name, table.name);
+                cloud.push(super::storage_check::TableToCheck {
+                    name: name.clone(),
+                    location: table.location.clone(),
+                });
                 let url = url::Url::parse(&table.location)?;
                 let r = reader.clone();
                 let result = tokio::task::spawn_blocking(move || {
@@ -44,6 +50,13 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     }
     if failures > 0 {
         bail!("{failures} of {count} table(s) cannot be opened");
+    }
+    let problems = super::storage_check::check_cloud_tables(&cloud, stores, reader).await;
+    for p in &problems {
+        eprintln!("error {p}");
+    }
+    if !problems.is_empty() {
+        bail!("{} storage problem(s)", problems.len());
     }
     super::wiring::validate_partition_filters(&config).await?;
     println!("config OK: {count} table(s) open");

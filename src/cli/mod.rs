@@ -9,6 +9,7 @@ mod keys;
 mod recipient;
 mod recipient_remote;
 pub mod serve;
+pub mod storage_check;
 pub mod wiring;
 
 use std::path::PathBuf;

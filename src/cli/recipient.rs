@@ -315,6 +315,7 @@ fn recipient_json(r: &RecipientInfo, now: i64) -> serde_json::Value {
     serde_json::json!({
         "name": r.name,
         "id": r.id,
+        "comment": r.comment,
         "state": if r.revoked_at_ms.is_some() { "revoked" } else { "active" },
         "createdAt": fmt_ms(Some(r.created_at_ms)),
         "revokedAt": r.revoked_at_ms.map(|m| fmt_ms(Some(m))),
@@ -323,7 +324,7 @@ fn recipient_json(r: &RecipientInfo, now: i64) -> serde_json::Value {
         "grants": r.grant_expiries.iter().map(|(s, e)| serde_json::json!({
             "share": s,
             "expiresAt": e.map(|m| fmt_ms(Some(m))),
-            "active": e.is_none_or(|m| m > now),
+            "active": r.revoked_at_ms.is_none() && e.is_none_or(|m| m > now),
         })).collect::<Vec<_>>(),
         "tokens": r.tokens.iter().map(|t| serde_json::json!({
             "prefix": t.prefix,

@@ -141,6 +141,36 @@ pub async fn start(
         );
     }
     let wired = wiring::wire(config, catalog, allow_anonymous, wiring::system_clock()).await?;
+    if config.storage_self_test {
+        let state = wired.catalog.catalog_state().await?;
+        let tables: Vec<super::storage_check::TableToCheck> = state
+            .shares
+            .iter()
+            .flat_map(|s| {
+                s.schemas.iter().flat_map(move |c| {
+                    c.tables
+                        .iter()
+                        .map(move |t| super::storage_check::TableToCheck {
+                            name: format!("{}.{}.{}", s.name, c.name, t.name),
+                            location: t.location.clone(),
+                        })
+                })
+            })
+            .collect();
+        let problems = super::storage_check::check_cloud_tables(
+            &tables,
+            wired.stores.clone(),
+            wired.reader.clone(),
+        )
+        .await;
+        if !problems.is_empty() {
+            bail!(
+                "refusing to start: the storage self-test failed (set `storageSelfTest: false` to \
+                 start anyway):\n  {}",
+                problems.join("\n  ")
+            );
+        }
+    }
     if config.url_signing_key_file.is_none() {
         wiring::spawn_keyring_refresh(
             wired.catalog.clone(),

@@ -14,8 +14,10 @@ use crate::delta::reader::TableReader;
 use crate::domain::clock::{ClockRef, SystemClock};
 use crate::domain::token;
 use crate::service::{Service, ServiceSettings};
+use crate::storage::cloud::StoreRegistry;
 use crate::storage::keyring::{Keyring, KeyringRef, SigningKey};
 use crate::storage::local::LocalUrlSigner;
+use crate::storage::object_signer::{ObjectStoreUrlSigner, RoutingSigner};
 use crate::storage::signer::ScopedSigner;
 
 /// The state store for `args`: explicit `--state` (a SQLite file path, or a `postgres://` URL
@@ -145,6 +147,15 @@ pub struct Wired {
     pub keyring: KeyringRef,
     /// The catalog.
     pub catalog: DynCatalog,
+    /// Object stores of cloud tables (shared by the reader and the signer).
+    pub stores: Arc<StoreRegistry>,
+    /// The table reader.
+    pub reader: Arc<TableReader>,
+}
+
+/// The object stores for the config's `storage` settings.
+pub fn storage_registry(config: &Config) -> Arc<StoreRegistry> {
+    Arc::new(StoreRegistry::new(config.storage.clone()))
 }
 
 /// Builds the service for `config` over `catalog`.
@@ -160,11 +171,12 @@ pub async fn wire(
     };
     let keyring: KeyringRef = Arc::new(RwLock::new(keyring));
     let ttl_ms = config.url_ttl_seconds.saturating_mul(1000);
-    let signer = Arc::new(ScopedSigner::new(LocalUrlSigner::new(
-        keyring.clone(),
-        ttl_ms,
+    let stores = storage_registry(config);
+    let signer = Arc::new(ScopedSigner::new(RoutingSigner::new(
+        LocalUrlSigner::new(keyring.clone(), ttl_ms),
+        ObjectStoreUrlSigner::new(stores.clone(), ttl_ms),
     )));
-    let reader = Arc::new(TableReader::new_local(config.cache_size));
+    let reader = Arc::new(TableReader::new(stores.clone(), config.cache_size));
     let settings = ServiceSettings {
         url_ttl_ms: ttl_ms,
         evaluate_json_hints: config.evaluate_json_hints,
@@ -185,7 +197,7 @@ pub async fn wire(
     let async_store: Arc<dyn crate::domain::async_query::AsyncQueryStore> = catalog.clone();
     let service = Service::new(
         catalog.clone(),
-        reader,
+        reader.clone(),
         signer,
         keyring.clone(),
         settings,
@@ -196,6 +208,8 @@ pub async fn wire(
         service,
         keyring,
         catalog,
+        stores,
+        reader,
     })
 }
 
@@ -225,7 +239,7 @@ pub fn spawn_keyring_refresh(catalog: DynCatalog, keyring: KeyringRef, every: Du
 /// those tables). The error names the table and the column.
 pub async fn validate_partition_filters(config: &Config) -> anyhow::Result<()> {
     use crate::domain::partition_filter::PartitionSpec;
-    let reader = Arc::new(TableReader::new_local(4));
+    let reader = Arc::new(TableReader::new(storage_registry(config), 4));
     for share in &config.shares {
         for schema in &share.schemas {
             for table in &schema.tables {

@@ -2,6 +2,7 @@
 //! into [`Config`] at start-up. Nothing after start-up sees the raw form.
 
 mod raw;
+mod storage;
 mod validate;
 
 pub use validate::{Config, SslConfig, load, parse, parse_policy};

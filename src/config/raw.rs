@@ -8,6 +8,9 @@ pub(crate) struct RawConfig {
     pub(crate) version: Option<serde_yaml::Value>,
     pub(crate) shares: Option<Vec<RawShare>>,
     pub(crate) recipients: Option<Vec<RawRecipient>>,
+    #[serde(default)]
+    pub(crate) storage: Vec<RawStorage>,
+    pub(crate) storage_self_test: Option<bool>,
     pub(crate) authorization: Option<RawAuthorization>,
     pub(crate) ssl: Option<RawSsl>,
     pub(crate) host: Option<String>,
@@ -60,6 +63,27 @@ pub(crate) struct RawTable {
     pub(crate) cdf_enabled: Option<bool>,
     pub(crate) start_version: Option<i64>,
     pub(crate) partitions: Option<Vec<crate::domain::partition_filter::Entry>>,
+}
+
+/// Storage settings for the tables under one location prefix (Lakeshare extension).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawStorage {
+    pub(crate) location: String,
+    pub(crate) s3: Option<std::collections::BTreeMap<String, RawValue>>,
+    pub(crate) azure: Option<std::collections::BTreeMap<String, RawValue>>,
+    pub(crate) gcs: Option<std::collections::BTreeMap<String, RawValue>>,
+}
+
+/// A setting: a literal, or a secret read from the environment or a file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawValue {
+    Text(String),
+    Flag(bool),
+    Number(i64),
+    Env { env: String },
+    File { file: String },
 }
 
 /// A recipient of a policy file (Lakeshare extension; never a token).
@@ -124,6 +148,8 @@ pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ("queryTablePageTokenTtlMs", Support::Yes),
     ("refreshTokenTtlMs", Support::Yes),
     ("recipients", Support::Yes),
+    ("storage", Support::Yes),
+    ("storageSelfTest", Support::Yes),
     ("asyncQueryMaxConcurrentPerRecipient", Support::Yes),
     ("asyncQueryResultTtlSeconds", Support::Yes),
     ("deltaTableCacheSize", Support::Yes),

@@ -30,6 +30,10 @@ pub enum DeltaError {
     /// The log is unreadable or invalid.
     #[error("cannot read the Delta log: {0}")]
     Kernel(String),
+    /// The table's store cannot be reached, refuses our credentials, or is misconfigured
+    /// (retryable from the recipient's side).
+    #[error("the table's storage is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<delta_kernel::KernelError> for DeltaError {

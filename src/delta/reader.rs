@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use delta_kernel::{Engine, Snapshot, SnapshotRef};
 use delta_kernel_default_engine::DefaultEngineBuilder;
 use object_store::local::LocalFileSystem;
+
+use crate::storage::cloud::StoreRegistry;
 use url::Url;
 
 use super::cache::BoundedCache;
@@ -49,7 +51,11 @@ type VersionedFiles = (u64, Arc<Vec<ActiveFile>>);
 
 /// Reads Delta tables with caching. Blocking: call from `spawn_blocking`.
 pub struct TableReader {
-    engine: Arc<dyn Engine>,
+    /// Engine for local tables.
+    local: Arc<dyn Engine>,
+    /// Object stores of cloud tables, and one engine per store.
+    stores: Arc<StoreRegistry>,
+    engines: Mutex<HashMap<String, Arc<dyn Engine>>>,
     latest: Mutex<HashMap<Url, SnapshotRef>>,
     snapshots: Mutex<BoundedCache<Key, SnapshotRef>>,
     infos: Mutex<BoundedCache<Key, Arc<TableInfo>>>,
@@ -74,15 +80,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl TableReader {
     /// A reader for local tables, caching up to `cache_entries` versions per cache.
     pub fn new_local(cache_entries: usize) -> Self {
-        let store = Arc::new(LocalFileSystem::new());
-        let engine = DefaultEngineBuilder::new(store).build();
-        Self::with_engine(Arc::new(engine), cache_entries)
+        Self::new(Arc::new(StoreRegistry::default()), cache_entries)
     }
 
-    /// A reader over any kernel engine.
-    pub fn with_engine(engine: Arc<dyn Engine>, cache_entries: usize) -> Self {
+    /// A reader for local tables and cloud tables in the stores of `stores`.
+    pub fn new(stores: Arc<StoreRegistry>, cache_entries: usize) -> Self {
+        let local = DefaultEngineBuilder::new(Arc::new(LocalFileSystem::new())).build();
         Self {
-            engine,
+            local: Arc::new(local),
+            stores,
+            engines: Mutex::new(HashMap::new()),
             latest: Mutex::new(HashMap::new()),
             snapshots: Mutex::new(BoundedCache::new(cache_entries)),
             infos: Mutex::new(BoundedCache::new(cache_entries)),
@@ -100,20 +107,46 @@ impl TableReader {
         }
     }
 
+    /// The kernel engine for a table root: the local one, or the one of its object store.
+    fn engine(&self, root: &Url) -> Result<Arc<dyn Engine>> {
+        if root.scheme() == "file" {
+            return Ok(self.local.clone());
+        }
+        let store = self
+            .stores
+            .store_for(root)
+            .map_err(|e| DeltaError::Unavailable(e.to_string()))?;
+        let mut engines = lock(&self.engines);
+        let engine = engines
+            .entry(store.key.clone())
+            .or_insert_with(|| Arc::new(DefaultEngineBuilder::new(store.store.clone()).build()));
+        Ok(engine.clone())
+    }
+
     /// The counters.
     pub fn stats(&self) -> Arc<ReaderStats> {
         self.stats.clone()
     }
 
+    /// Why a snapshot could not be loaded: no table, an unreachable store, or a bad log.
     fn classify(&self, root: &Url, err: delta_kernel::KernelError) -> DeltaError {
-        let log = root.join("_delta_log/").ok();
-        let has_log = log
-            .and_then(|l| self.engine.storage_handler().list_from(&l).ok())
-            .is_some_and(|mut it| it.any(|m| m.is_ok()));
-        if has_log {
-            DeltaError::Kernel(err.to_string())
-        } else {
-            DeltaError::TableNotFound
+        let engine = match self.engine(root) {
+            Ok(e) => e,
+            Err(e) => return e,
+        };
+        let Ok(log) = root.join("_delta_log/") else {
+            return DeltaError::TableNotFound;
+        };
+        let first = engine
+            .storage_handler()
+            .list_from(&log)
+            .map(|mut it| it.next());
+        match first {
+            Ok(Some(Ok(_))) => DeltaError::Kernel(err.to_string()),
+            Ok(None) => DeltaError::TableNotFound,
+            // Local tables: a missing folder is a missing table.
+            Ok(Some(Err(_))) | Err(_) if root.scheme() == "file" => DeltaError::TableNotFound,
+            Ok(Some(Err(e))) | Err(e) => DeltaError::Unavailable(e.to_string()),
         }
     }
 
@@ -122,8 +155,8 @@ impl TableReader {
         let cached = lock(&self.latest).get(root).cloned();
         self.stats.snapshot_builds.fetch_add(1, Ordering::Relaxed);
         let snapshot = match cached {
-            Some(prev) => Snapshot::builder_from(prev).build(self.engine.as_ref()),
-            None => Snapshot::builder_for(root.as_str()).build(self.engine.as_ref()),
+            Some(prev) => Snapshot::builder_from(prev).build(self.engine(root)?.as_ref()),
+            None => Snapshot::builder_for(root.as_str()).build(self.engine(root)?.as_ref()),
         }
         .map_err(|e| self.classify(root, e))?;
         lock(&self.latest).insert(root.clone(), snapshot.clone());
@@ -140,7 +173,7 @@ impl TableReader {
         self.stats.snapshot_builds.fetch_add(1, Ordering::Relaxed);
         let snapshot = Snapshot::builder_for(root.as_str())
             .at_version(version)
-            .build(self.engine.as_ref())
+            .build(self.engine(root)?.as_ref())
             .map_err(|e| match self.classify(root, e) {
                 DeltaError::Kernel(reason) => DeltaError::VersionNotFound { version, reason },
                 other => other,
@@ -178,9 +211,12 @@ impl TableReader {
             .filter(|(v, _)| *v < version)
             .cloned();
         let advanced = match base {
-            Some((base_version, base_files)) => {
-                advance_active_files(&base_files, base_version, snapshot, self.engine.as_ref())?
-            }
+            Some((base_version, base_files)) => advance_active_files(
+                &base_files,
+                base_version,
+                snapshot,
+                self.engine(&root)?.as_ref(),
+            )?,
             None => None,
         };
         let files = Arc::new(match advanced {
@@ -192,7 +228,7 @@ impl TableReader {
             }
             None => {
                 self.stats.log_replays.fetch_add(1, Ordering::Relaxed);
-                list_active_files(snapshot, self.engine.as_ref())?
+                list_active_files(snapshot, self.engine(&root)?.as_ref())?
             }
         });
         lock(&self.files).insert_weighted(key, files.clone(), files.len());
@@ -212,7 +248,7 @@ impl TableReader {
         self.stats
             .commit_range_reads
             .fetch_add(1, Ordering::Relaxed);
-        let commits = Arc::new(read_commits(self.engine.as_ref(), root, start, end)?);
+        let commits = Arc::new(read_commits(self.engine(root)?.as_ref(), root, start, end)?);
         let weight = commits.iter().map(|c| c.files.len() + 1).sum();
         lock(&self.commits).insert_weighted(key, commits.clone(), weight);
         Ok(commits)
@@ -241,7 +277,7 @@ impl TableReader {
                 .unwrap_or(0),
         });
         let timeline = Arc::new(Timeline::load(
-            self.engine.as_ref(),
+            self.engine(&root)?.as_ref(),
             &root,
             latest.version(),
             ict,

@@ -118,6 +118,25 @@ impl FromRequestParts<AdminState> for Admin {
     }
 }
 
+/// Query parameters, with malformed values answered as a Unity-style 400.
+struct AdminQuery<T>(T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AdminQuery<T> {
+    type Rejection = AdminApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AdminApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e| {
+                AdminApiError(ServiceError::InvalidParameter(format!(
+                    "invalid query parameters: {}",
+                    e.body_text()
+                )))
+            })
+    }
+}
+
 /// Parses a JSON body with an admin-API error for malformed input.
 fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, AdminApiError> {
     let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -144,7 +163,11 @@ struct TableFilter {
     schema_name: Option<String>,
 }
 
-async fn list_tables(State(s): State<AdminState>, _a: Admin, Query(q): Query<TableFilter>) -> R {
+async fn list_tables(
+    State(s): State<AdminState>,
+    _a: Admin,
+    AdminQuery(q): AdminQuery<TableFilter>,
+) -> R {
     ok(s.service
         .admin_list_tables(q.catalog_name.as_deref(), q.schema_name.as_deref())
         .await?)
@@ -290,7 +313,7 @@ async fn policy_plan(State(s): State<AdminState>, a: Admin, bytes: Bytes) -> R {
 async fn policy_apply(
     State(s): State<AdminState>,
     a: Admin,
-    Query(f): Query<ApplyFlags>,
+    AdminQuery(f): AdminQuery<ApplyFlags>,
     bytes: Bytes,
 ) -> R {
     ok(s.service
@@ -307,7 +330,7 @@ async fn preview(
     State(s): State<AdminState>,
     _a: Admin,
     Path(name): Path<String>,
-    Query(p): Query<PreviewParams>,
+    AdminQuery(p): AdminQuery<PreviewParams>,
 ) -> R {
     ok(s.service
         .admin_preview(&name, p.max_files.unwrap_or(1000))
@@ -319,7 +342,11 @@ struct ChangesParams {
     limit: Option<usize>,
 }
 
-async fn changes(State(s): State<AdminState>, _a: Admin, Query(p): Query<ChangesParams>) -> R {
+async fn changes(
+    State(s): State<AdminState>,
+    _a: Admin,
+    AdminQuery(p): AdminQuery<ChangesParams>,
+) -> R {
     ok(s.service.admin_changes(p.limit.unwrap_or(50)).await?)
 }
 

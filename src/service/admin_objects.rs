@@ -197,31 +197,43 @@ fn alias(o: &wire::SharedDataObject) -> Result<(String, String), ServiceError> {
     }
 }
 
-/// Finds a data object by its name (registered or `share.schema.table`) or `shared_as`.
+/// Finds a data object by `shared_as`, or by its name (registered or `share.schema.table`)
+/// when that is unambiguous.
 fn find<'a>(
     share: &'a mut ShareDecl,
     o: &wire::SharedDataObject,
-) -> Option<(&'a mut SchemaDecl, usize)> {
+) -> Result<Option<(&'a mut SchemaDecl, usize)>, ServiceError> {
     let share_name = share.name.clone();
-    let wanted = o.shared_as.clone();
+    let matches = |schema: &SchemaDecl, t: &TableDecl| {
+        let alias = format!("{}.{}", schema.name, t.name);
+        match &o.shared_as {
+            Some(w) => w.eq_ignore_ascii_case(&alias),
+            None => {
+                t.source_name
+                    .as_ref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&o.name))
+                    || format!("{share_name}.{alias}").eq_ignore_ascii_case(&o.name)
+            }
+        }
+    };
+    let hits: usize = share
+        .schemas
+        .iter()
+        .map(|c| c.tables.iter().filter(|t| matches(c, t)).count())
+        .sum();
+    if hits > 1 {
+        return Err(bad(format!(
+            "'{}' is shared more than once in share '{share_name}'; name the object with \
+             shared_as",
+            o.name
+        )));
+    }
     for schema in &mut share.schemas {
-        let hit = schema.tables.iter().position(|t| {
-            let alias = format!("{}.{}", schema.name, t.name);
-            let by_alias = wanted
-                .as_ref()
-                .is_some_and(|w| w.eq_ignore_ascii_case(&alias));
-            let by_name = t
-                .source_name
-                .as_ref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(&o.name))
-                || format!("{share_name}.{alias}").eq_ignore_ascii_case(&o.name);
-            by_alias || (wanted.is_none() && by_name)
-        });
-        if let Some(i) = hit {
-            return Some((schema, i));
+        if let Some(i) = schema.tables.iter().position(|t| matches(schema, t)) {
+            return Ok(Some((schema, i)));
         }
     }
-    None
+    Ok(None)
 }
 
 impl Service {
@@ -398,7 +410,7 @@ impl Service {
             .apply_changes(
                 &[Change::DeleteShare {
                     name: share.name.clone(),
-                    tables: 0,
+                    tables: share.schemas.iter().map(|c| c.tables.len()).sum(),
                 }],
                 Origin::Api,
                 self.now_ms(),
@@ -460,12 +472,12 @@ impl Service {
                 "ADD" => self.add_object(&mut working, o).await?,
                 "UPDATE" => {
                     let (schema, i) =
-                        find(&mut working, o).ok_or_else(|| missing_object(name, o))?;
+                        find(&mut working, o)?.ok_or_else(|| missing_object(name, o))?;
                     set_fields(&mut schema.tables[i], o)?;
                 }
                 "REMOVE" => {
                     let (schema, i) =
-                        find(&mut working, o).ok_or_else(|| missing_object(name, o))?;
+                        find(&mut working, o)?.ok_or_else(|| missing_object(name, o))?;
                     schema.tables.remove(i);
                     working.schemas.retain(|s| !s.tables.is_empty());
                 }
@@ -518,7 +530,7 @@ impl Service {
                 shared_as: Some(format!("{schema_name}.{table_name}")),
                 ..o.clone()
             },
-        )
+        )?
         .is_some()
         {
             return Err(ServiceError::Conflict(format!(

@@ -185,7 +185,10 @@ impl Emitter {
     pub(crate) fn into_stream(
         self,
     ) -> impl futures::Stream<Item = Result<Bytes, ServiceError>> + Send + 'static {
-        futures::stream::unfold(self, |mut e| async move { e.next_chunk().map(|c| (c, e)) })
+        futures::stream::unfold(
+            self,
+            |mut e| async move { e.next_chunk().await.map(|c| (c, e)) },
+        )
     }
 
     /// The recipient's mandatory partition filter (applied before any hint).
@@ -282,13 +285,13 @@ impl Emitter {
         picked
     }
 
-    fn next_chunk(&mut self) -> Option<Result<Bytes, ServiceError>> {
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, ServiceError>> {
         if self.done {
             return None;
         }
         let picked = self.pick();
         if !picked.is_empty() {
-            return Some(match self.render(&picked) {
+            return Some(match self.render(&picked).await {
                 Ok(bytes) => Ok(bytes),
                 Err(e) => {
                     self.done = true;
@@ -361,7 +364,7 @@ impl Emitter {
         }
     }
 
-    fn render(&mut self, picked: &[usize]) -> Result<Bytes, ServiceError> {
+    async fn render(&mut self, picked: &[usize]) -> Result<Bytes, ServiceError> {
         // Collect every path to sign: data files, then file-backed deletion vectors.
         let mut paths: Vec<String> = Vec::new();
         let mut plan: Vec<Picked> = Vec::with_capacity(picked.len());
@@ -410,7 +413,7 @@ impl Emitter {
                 now_ms: self.ctx.now_ms,
             };
             let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-            self.ctx.signer.sign_batch(&ctx, &refs)?
+            self.ctx.signer.sign_batch(&ctx, &refs).await?
         };
         let mut out = Vec::with_capacity(picked.len() * 512);
         for p in plan {

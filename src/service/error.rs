@@ -90,6 +90,12 @@ impl ServiceError {
                 "Cannot load table version {version} of table '{name}': {reason}"
             )),
             DeltaError::Kernel(m) => Self::Internal(format!("cannot read table '{name}': {m}")),
+            DeltaError::Unavailable(m) => {
+                tracing::warn!(table = %name, error = %m, "table storage unavailable");
+                Self::Unavailable(format!(
+                    "the storage of table '{name}' is unavailable; retry later"
+                ))
+            }
         }
     }
 }

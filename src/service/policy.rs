@@ -105,6 +105,7 @@ impl Service {
                     name: table.name.clone(),
                     version: None,
                     total_files: 0,
+                    matching_files: 0,
                     files: Vec::new(),
                     partitions,
                     error: None,
@@ -130,12 +131,16 @@ impl Service {
                             Ok(files) => {
                                 entry.total_files = files.len();
                                 let keys = &resolved.info.partition_keys;
-                                entry.files = files
+                                let visible: Vec<_> = files
                                     .iter()
                                     .filter(|f| {
                                         auth.partition_filter()
                                             .is_none_or(|p| p.matches(&f.partition_values, keys))
                                     })
+                                    .collect();
+                                entry.matching_files = visible.len();
+                                entry.files = visible
+                                    .into_iter()
                                     .take(max_files)
                                     .map(|f| wire::PreviewFile {
                                         path: f.path.clone(),

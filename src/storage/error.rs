@@ -8,7 +8,10 @@ pub enum StorageError {
     #[error("invalid location: {0}")]
     InvalidLocation(String),
     /// The location's store is not supported by this build.
-    #[error("unsupported storage location '{0}': only local paths and file:// URLs are supported")]
+    #[error(
+        "unsupported storage location '{0}': use a local path, file://, s3://, s3a://, abfss://, \
+         wasbs://, az://, https://<account>.blob.core.windows.net/... or gs://"
+    )]
     Unsupported(String),
     /// A path resolved outside the table root.
     #[error("path '{0}' is outside the table root")]
@@ -28,6 +31,12 @@ pub enum StorageError {
     /// No signing key is available: refuse rather than hand out an unsigned URL.
     #[error("no signing key available")]
     NoSigningKey,
+    /// The object store could not be reached or refused our credentials (retryable).
+    #[error("object store unavailable: {0}")]
+    Unavailable(String),
+    /// The store's settings are wrong or incomplete.
+    #[error("storage configuration: {0}")]
+    Config(String),
     /// An I/O error.
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -83,8 +83,9 @@ pub fn display_name(log_path: &str) -> String {
         .collect()
 }
 
+#[async_trait::async_trait]
 impl UrlSigner for LocalUrlSigner {
-    fn sign_batch(
+    async fn sign_batch(
         &self,
         ctx: &SignContext<'_>,
         log_paths: &[&str],
@@ -164,8 +165,8 @@ mod tests {
         Arc::new(RwLock::new(Keyring::new(vec![SigningKey::generate(0)])))
     }
 
-    #[test]
-    fn signed_url_verifies_and_tampering_fails() {
+    #[tokio::test]
+    async fn signed_url_verifies_and_tampering_fails() {
         let keyring = ring();
         let signer = LocalUrlSigner::new(keyring.clone(), 3_600_000);
         let loc =
@@ -179,6 +180,7 @@ mod tests {
         };
         let urls = signer
             .sign_batch(&ctx, &["a%20b/p.parquet"])
+            .await
             .unwrap_or_default();
         assert_eq!(urls.len(), 1);
         let url = url::Url::parse(&urls[0].url).unwrap_or_else(|e| unreachable!("{e}"));

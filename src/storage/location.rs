@@ -15,19 +15,19 @@ pub struct TableLocation {
 }
 
 impl TableLocation {
-    /// Parses a configured location: an absolute path, a path relative to `base_dir`, or a
-    /// `file://` URL. Cloud URLs are recognised and refused with a clear message.
+    /// Parses a configured location: an absolute path, a path relative to `base_dir`, a
+    /// `file://` URL, or a cloud URL (`s3://`/`s3a://`, `abfss://`/`abfs://`, `wasbs://`/
+    /// `wasb://`, `az://`, `https://<account>.blob.core.windows.net/<container>/...`, `gs://`).
+    /// Cloud URLs are normalized to one spelling per store ([`StoreKind`]).
     pub fn parse(raw: &str, base_dir: &Path) -> Result<Self, StorageError> {
         let raw = raw.trim();
         if raw.is_empty() {
             return Err(StorageError::InvalidLocation("empty location".to_owned()));
         }
-        let url = if let Some((scheme, _)) = raw.split_once("://") {
-            match scheme.to_ascii_lowercase().as_str() {
-                "file" => Url::parse(raw)
-                    .map_err(|e| StorageError::InvalidLocation(format!("'{raw}': {e}")))?,
-                _ => return Err(StorageError::Unsupported(raw.to_owned())),
-            }
+        let url = if raw.contains("://") {
+            let url = Url::parse(raw)
+                .map_err(|e| StorageError::InvalidLocation(format!("'{raw}': {e}")))?;
+            normalize_cloud(url, raw)?
         } else {
             let path = Path::new(raw);
             let abs: PathBuf = if path.is_absolute() {
@@ -43,16 +43,26 @@ impl TableLocation {
         Self::from_url(url)
     }
 
-    /// Wraps a URL, adding the trailing slash.
+    /// Wraps a (normalized) URL, adding the trailing slash.
     pub fn from_url(mut url: Url) -> Result<Self, StorageError> {
-        if url.scheme() != "file" {
+        if StoreKind::of(&url).is_none() {
             return Err(StorageError::Unsupported(url.to_string()));
+        }
+        if url.scheme() != "file" && url.host_str().is_none_or(str::is_empty) {
+            return Err(StorageError::InvalidLocation(format!(
+                "'{url}' names no bucket or container"
+            )));
         }
         if !url.path().ends_with('/') {
             let p = format!("{}/", url.path());
             url.set_path(&p);
         }
         Ok(Self { url })
+    }
+
+    /// Which store the table lives in.
+    pub fn kind(&self) -> StoreKind {
+        StoreKind::of(&self.url).unwrap_or(StoreKind::Local)
     }
 
     /// The root URL (with trailing slash).
@@ -100,6 +110,75 @@ impl TableLocation {
             return Err(StorageError::OutsideRoot(log_path.to_owned()));
         }
         Ok(real)
+    }
+}
+
+/// The store a location lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    /// Local disk (`file://`), served by Lakeshare itself.
+    Local,
+    /// Amazon S3 or an S3-compatible store (`s3://bucket/...`).
+    S3,
+    /// Azure Blob Storage / ADLS Gen2 (`abfss://container@account.dfs.core.windows.net/...` or
+    /// `az://container/...` with the account from the storage settings).
+    Azure,
+    /// Google Cloud Storage (`gs://bucket/...`).
+    Gcs,
+}
+
+impl StoreKind {
+    /// The kind of a normalized URL (`None` if unsupported).
+    pub fn of(url: &Url) -> Option<Self> {
+        match url.scheme() {
+            "file" => Some(Self::Local),
+            "s3" => Some(Self::S3),
+            "abfss" | "az" => Some(Self::Azure),
+            "gs" => Some(Self::Gcs),
+            _ => None,
+        }
+    }
+}
+
+/// One spelling per store: `s3a` → `s3`; `wasbs`/`wasb`/`abfs`/blob `https` → `abfss` with the
+/// account's `dfs` host (the container is the user part).
+fn normalize_cloud(url: Url, raw: &str) -> Result<Url, StorageError> {
+    let bad = |why: &str| StorageError::InvalidLocation(format!("'{raw}': {why}"));
+    let scheme = url.scheme().to_ascii_lowercase();
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let rebuilt = |s: &str| Url::parse(s).map_err(|e| bad(&e.to_string()));
+    match scheme.as_str() {
+        "file" | "s3" | "gs" | "az" => Ok(url),
+        "s3a" => rebuilt(&format!("s3://{host}{}", url.path())),
+        "abfss" | "abfs" | "wasbs" | "wasb" => {
+            let container = url.username();
+            let account = host.split('.').next().unwrap_or_default();
+            if container.is_empty() || account.is_empty() {
+                return Err(bad(
+                    "use <scheme>://<container>@<account>.dfs.core.windows.net/<path>",
+                ));
+            }
+            rebuilt(&format!(
+                "abfss://{container}@{account}.dfs.core.windows.net{}",
+                url.path()
+            ))
+        }
+        "https"
+            if host.ends_with(".blob.core.windows.net")
+                || host.ends_with(".dfs.core.windows.net") =>
+        {
+            let account = host.split('.').next().unwrap_or_default();
+            let mut segments = url.path().trim_start_matches('/').splitn(2, '/');
+            let container = segments.next().unwrap_or_default();
+            let rest = segments.next().unwrap_or_default();
+            if container.is_empty() {
+                return Err(bad("the URL names no container"));
+            }
+            rebuilt(&format!(
+                "abfss://{container}@{account}.dfs.core.windows.net/{rest}"
+            ))
+        }
+        _ => Err(StorageError::Unsupported(raw.to_owned())),
     }
 }
 
@@ -164,8 +243,45 @@ mod tests {
     }
 
     #[test]
-    fn cloud_urls_are_refused_clearly() {
-        let err = TableLocation::parse("s3://bucket/t", Path::new("/")).err();
-        assert!(matches!(err, Some(StorageError::Unsupported(_))));
+    fn cloud_urls_are_normalized_to_one_spelling_per_store() {
+        let p = |raw: &str| {
+            TableLocation::parse(raw, Path::new("/"))
+                .map(|l| (l.url().to_string(), l.kind()))
+                .unwrap_or_else(|e| unreachable!("{raw}: {e}"))
+        };
+        assert_eq!(p("s3a://b/x/t"), ("s3://b/x/t/".into(), StoreKind::S3));
+        assert_eq!(p("s3://b/x/t/"), ("s3://b/x/t/".into(), StoreKind::S3));
+        let adls = "abfss://c@acct.dfs.core.windows.net/x/t/".to_owned();
+        assert_eq!(
+            p("abfss://c@acct.dfs.core.windows.net/x/t"),
+            (adls.clone(), StoreKind::Azure)
+        );
+        assert_eq!(
+            p("wasbs://c@acct.blob.core.windows.net/x/t"),
+            (adls.clone(), StoreKind::Azure)
+        );
+        assert_eq!(
+            p("https://acct.blob.core.windows.net/c/x/t"),
+            (adls, StoreKind::Azure)
+        );
+        assert_eq!(p("az://c/x/t"), ("az://c/x/t/".into(), StoreKind::Azure));
+        assert_eq!(p("gs://b/t"), ("gs://b/t/".into(), StoreKind::Gcs));
+        let loc = TableLocation::parse("s3://b/x/t", Path::new("/"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(matches!(
+            loc.resolve("../u/part.parquet"),
+            Err(StorageError::OutsideRoot(_))
+        ));
+        assert!(matches!(
+            loc.resolve("s3://other/x/t/part.parquet"),
+            Err(StorageError::OutsideRoot(_))
+        ));
+        for bad in ["ftp://h/t", "hdfs://nn/t", "https://example.com/t"] {
+            let err = TableLocation::parse(bad, Path::new("/")).err();
+            assert!(matches!(err, Some(StorageError::Unsupported(_))), "{bad}");
+        }
+        assert!(
+            TableLocation::parse("wasbs://acct.blob.core.windows.net/t", Path::new("/")).is_err()
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! through [`ScopedSigner`], which refuses any path outside the table root.
 
 use std::fmt::Debug;
+
+use async_trait::async_trait;
 use std::sync::Arc;
 
 use super::error::StorageError;
@@ -33,10 +35,11 @@ pub struct SignedUrl {
 
 /// Turns log paths into short-lived URLs. Implementations must fail rather than return an
 /// unsigned URL, and must sign every item or fail as a whole.
+#[async_trait]
 pub trait UrlSigner: Send + Sync + Debug {
     /// Signs `log_paths` (as written in the Delta log) for `ctx`. The result has one URL per
     /// path, in order.
-    fn sign_batch(
+    async fn sign_batch(
         &self,
         ctx: &SignContext<'_>,
         log_paths: &[&str],
@@ -59,8 +62,9 @@ impl<S> ScopedSigner<S> {
     }
 }
 
+#[async_trait]
 impl<S: UrlSigner> UrlSigner for ScopedSigner<S> {
-    fn sign_batch(
+    async fn sign_batch(
         &self,
         ctx: &SignContext<'_>,
         log_paths: &[&str],
@@ -68,7 +72,7 @@ impl<S: UrlSigner> UrlSigner for ScopedSigner<S> {
         for p in log_paths {
             ctx.location.resolve(p)?;
         }
-        let urls = self.inner.sign_batch(ctx, log_paths)?;
+        let urls = self.inner.sign_batch(ctx, log_paths).await?;
         if urls.len() != log_paths.len() {
             return Err(StorageError::InvalidLocation(
                 "signer returned a different number of URLs".to_owned(),

@@ -234,7 +234,9 @@ pub struct PreviewTable {
     pub version: Option<u64>,
     /// Files the table has at that version.
     pub total_files: usize,
-    /// Files the recipient would get (after its partition filter).
+    /// How many files the recipient would get (after its partition filter).
+    pub matching_files: usize,
+    /// Those files (at most `max_files` of them).
     pub files: Vec<PreviewFile>,
     /// The partition specification applied, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,252 @@
+//! Object stores for cloud table locations: storage settings per location prefix (credentials
+//! never leave the server), and a registry that builds one `object_store` client per
+//! (settings, bucket or container), shared by the Delta log reader and the URL signer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::signer::Signer;
+use object_store::{BackoffConfig, ObjectStore, RetryConfig};
+use url::Url;
+
+use super::error::StorageError;
+use super::location::StoreKind;
+
+/// Settings for the locations under one prefix: the store's `object_store` configuration keys
+/// (`aws_region`, `azure_storage_account_key`, `google_service_account_key`, ...), values
+/// already resolved from the environment or files.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StorageRule {
+    /// Location prefix (normalized URL, ends with `/`); the longest match wins.
+    pub prefix: String,
+    /// The store these settings are for.
+    pub kind: StoreKind,
+    /// `object_store` configuration keys and values.
+    pub options: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for StorageRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values may be secrets: show the keys only.
+        f.debug_struct("StorageRule")
+            .field("prefix", &self.prefix)
+            .field("kind", &self.kind)
+            .field(
+                "keys",
+                &self.options.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// A built store: reads (the kernel engine) and signing share it.
+#[derive(Debug, Clone)]
+pub struct CloudStore {
+    /// Cache key: settings prefix and bucket/container.
+    pub key: String,
+    /// The store, rooted at the bucket or container.
+    pub store: Arc<dyn ObjectStore>,
+    /// Its signer.
+    pub signer: Arc<dyn Signer>,
+}
+
+/// Storage rules and the stores built from them.
+#[derive(Debug, Default)]
+pub struct StoreRegistry {
+    rules: Vec<StorageRule>,
+    built: Mutex<HashMap<String, CloudStore>>,
+}
+
+impl StoreRegistry {
+    /// A registry over `rules`.
+    pub fn new(rules: Vec<StorageRule>) -> Self {
+        Self {
+            rules,
+            built: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[StorageRule] {
+        &self.rules
+    }
+
+    /// The rule that applies to `root` (longest prefix), if any.
+    pub fn rule_for(&self, root: &Url) -> Option<&StorageRule> {
+        self.rules
+            .iter()
+            .filter(|r| root.as_str().starts_with(&r.prefix))
+            .max_by_key(|r| r.prefix.len())
+    }
+
+    /// The store for a cloud table root (built on first use). Without a matching rule the
+    /// store's standard environment settings apply (`AWS_*`, `AZURE_*`, `GOOGLE_*`, instance
+    /// and workload identities).
+    pub fn store_for(&self, root: &Url) -> Result<CloudStore, StorageError> {
+        let kind = StoreKind::of(root)
+            .filter(|k| *k != StoreKind::Local)
+            .ok_or_else(|| StorageError::Unsupported(root.to_string()))?;
+        let rule = self.rule_for(root);
+        let bucket = format!(
+            "{}://{}{}",
+            root.scheme(),
+            if root.username().is_empty() {
+                String::new()
+            } else {
+                format!("{}@", root.username())
+            },
+            root.host_str().unwrap_or_default()
+        );
+        let key = format!("{}|{bucket}", rule.map_or("", |r| r.prefix.as_str()));
+        let mut built = self
+            .built
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = built.get(&key) {
+            return Ok(s.clone());
+        }
+        let options: &[(String, String)] = rule.map_or(&[], |r| r.options.as_slice());
+        let (store, signer) = build(kind, &bucket, options)?;
+        let s = CloudStore {
+            key: key.clone(),
+            store,
+            signer,
+        };
+        built.insert(key, s.clone());
+        Ok(s)
+    }
+}
+
+fn config_err(kind: StoreKind, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Config(format!("{kind:?} store: {e}"))
+}
+
+/// A store and its signer (the same object behind two traits).
+type StoreAndSigner = (Arc<dyn ObjectStore>, Arc<dyn Signer>);
+
+/// Fail fast when a store is unreachable: recipients get a retryable 5xx within seconds
+/// instead of waiting for the default three-minute retry budget.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(10),
+    }
+}
+
+/// Defaults applied before the configured settings (which may override them).
+const DEFAULTS: &[(&str, &str)] = &[("connect_timeout", "5s"), ("timeout", "60s")];
+
+fn build(
+    kind: StoreKind,
+    bucket_url: &str,
+    options: &[(String, String)],
+) -> Result<StoreAndSigner, StorageError> {
+    match kind {
+        StoreKind::S3 => {
+            let mut b = AmazonS3Builder::from_env()
+                .with_url(bucket_url)
+                .with_retry(retry());
+            for (k, v) in DEFAULTS
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .chain(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            {
+                b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
+            }
+            let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
+            Ok((s.clone(), s))
+        }
+        StoreKind::Azure => {
+            let mut b = MicrosoftAzureBuilder::from_env()
+                .with_url(bucket_url)
+                .with_retry(retry());
+            for (k, v) in DEFAULTS
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .chain(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            {
+                b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
+            }
+            let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
+            Ok((s.clone(), s))
+        }
+        StoreKind::Gcs => {
+            let mut b = GoogleCloudStorageBuilder::from_env()
+                .with_url(bucket_url)
+                .with_retry(retry());
+            for (k, v) in DEFAULTS
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .chain(options.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            {
+                b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
+            }
+            let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
+            Ok((s.clone(), s))
+        }
+        StoreKind::Local => Err(StorageError::Unsupported(bucket_url.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(prefix: &str, kind: StoreKind, opts: &[(&str, &str)]) -> StorageRule {
+        StorageRule {
+            prefix: prefix.to_owned(),
+            kind,
+            options: opts
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_longest_prefix_wins_and_secrets_stay_out_of_debug_output() {
+        let r = StoreRegistry::new(vec![
+            rule("s3://b/", StoreKind::S3, &[("aws_region", "eu-west-1")]),
+            rule(
+                "s3://b/special/",
+                StoreKind::S3,
+                &[("aws_secret_access_key", "TOPSECRET")],
+            ),
+        ]);
+        let url = Url::parse("s3://b/special/t/").unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            r.rule_for(&url).map(|r| r.prefix.as_str()),
+            Some("s3://b/special/")
+        );
+        assert!(!format!("{r:?}").contains("TOPSECRET"));
+    }
+
+    #[test]
+    fn stores_are_built_once_per_bucket_and_settings() {
+        let r = StoreRegistry::new(vec![rule(
+            "s3://b/",
+            StoreKind::S3,
+            &[
+                ("aws_region", "us-east-1"),
+                ("aws_access_key_id", "AKID"),
+                ("aws_secret_access_key", "SECRET"),
+            ],
+        )]);
+        let a = r
+            .store_for(&Url::parse("s3://b/t1/").unwrap_or_else(|e| unreachable!("{e}")))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let b = r
+            .store_for(&Url::parse("s3://b/t2/").unwrap_or_else(|e| unreachable!("{e}")))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(Arc::ptr_eq(&a.store, &b.store));
+        let bad = StoreRegistry::new(vec![rule("s3://b/", StoreKind::S3, &[("nonsense", "x")])]);
+        let e = bad.store_for(&Url::parse("s3://b/t/").unwrap_or_else(|e| unreachable!("{e}")));
+        assert!(matches!(e, Err(StorageError::Config(_))), "{e:?}");
+    }
+}
