@@ -42,7 +42,17 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
                     ),
                     Err(e) => {
                         failures += 1;
-                        eprintln!("error {name} at {}: {e}", table.location);
+                        let storage = url::Url::parse(&table.location)
+                            .ok()
+                            .filter(|u| u.scheme() != "file")
+                            .map(|u| {
+                                stores.rule_for(&u).map_or_else(
+                                    || " with environment credentials".to_owned(),
+                                    |r| format!(" with storage '{}'", r.prefix),
+                                )
+                            })
+                            .unwrap_or_default();
+                        eprintln!("error {name} at {}{storage}: {e}", table.location);
                     }
                 }
             }

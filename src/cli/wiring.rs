@@ -19,6 +19,7 @@ use crate::storage::keyring::{Keyring, KeyringRef, SigningKey};
 use crate::storage::local::LocalUrlSigner;
 use crate::storage::object_signer::{ObjectStoreUrlSigner, RoutingSigner};
 use crate::storage::signer::ScopedSigner;
+use crate::storage::temp_issuer::TempCredentialIssuer;
 
 /// The state store for `args`: explicit `--state` (a SQLite file path, or a `postgres://` URL
 /// for a catalog shared by several replicas), else `lakeshare.db` next to the config.
@@ -188,6 +189,7 @@ pub async fn wire(
         refresh_token_ttl_ms: config.refresh_token_ttl_ms,
         async_max_concurrent_per_recipient: config.async_max_concurrent_per_recipient,
         async_result_ttl_ms: config.async_result_ttl_ms,
+        temp_credential_validity_s: config.temp_credential_validity_s,
         async_test_delay_ms: std::env::var("LAKESHARE_TEST_ASYNC_QUERY_DELAY_MS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -203,7 +205,8 @@ pub async fn wire(
         settings,
         clock,
     )
-    .with_async_store(async_store);
+    .with_async_store(async_store)
+    .with_temp_credentials(Arc::new(TempCredentialIssuer::new(stores.clone())));
     Ok(Wired {
         service,
         keyring,

@@ -32,7 +32,6 @@ pub(crate) struct RawConfig {
     pub(crate) staleness_acceptable: Option<bool>,
     #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
     pub(crate) request_timeout_seconds: Option<i64>,
-    #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
     pub(crate) temporary_credential_validity_seconds: Option<i64>,
 }
 
@@ -163,10 +162,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
         "requestTimeoutSeconds",
         Support::NotYet("requests are not timed out by the server"),
     ),
-    (
-        "temporaryCredentialValiditySeconds",
-        Support::NotYet("directory access is not implemented yet"),
-    ),
+    ("temporaryCredentialValiditySeconds", Support::Yes),
 ];
 
 /// Keys of one table entry.

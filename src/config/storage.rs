@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::raw::{RawStorage, RawValue};
-use crate::storage::cloud::StorageRule;
+use crate::storage::cloud::{DirectorySettings, StorageRule};
 use crate::storage::location::{StoreKind, TableLocation};
 
 /// (our key, object_store key, is a secret).
@@ -96,9 +96,35 @@ pub(crate) fn rules(raw: Vec<RawStorage>, base_dir: &Path) -> Result<Vec<Storage
             ));
         }
         let mut options = Vec::new();
+        let mut directory: Option<DirectorySettings> = None;
+        let mut role_arn = None;
+        let mut sts_endpoint = None;
         for (key, v) in &settings {
+            match (name, key.as_str()) {
+                (_, "temporaryCredentials") => {
+                    if value(&where_, key, v, false, base_dir)?.eq_ignore_ascii_case("true") {
+                        directory = Some(DirectorySettings::default());
+                    }
+                    continue;
+                }
+                ("s3", "roleArn") => {
+                    role_arn = Some(value(&where_, key, v, false, base_dir)?);
+                    continue;
+                }
+                ("s3" | "gcs", "stsEndpoint") => {
+                    sts_endpoint = Some(value(&where_, key, v, false, base_dir)?);
+                    continue;
+                }
+                _ => {}
+            }
             let Some((_, os_key, secret)) = table.iter().find(|(k, _, _)| k == key) else {
-                let known: Vec<&str> = table.iter().map(|(k, _, _)| *k).collect();
+                let mut known: Vec<&str> = table.iter().map(|(k, _, _)| *k).collect();
+                known.push("temporaryCredentials");
+                if name == "s3" {
+                    known.extend(["roleArn", "stsEndpoint"]);
+                } else if name == "gcs" {
+                    known.push("stsEndpoint");
+                }
                 return Err(format!(
                     "{where_}: unknown {name} setting '{key}'; known: {}",
                     known.join(", ")
@@ -114,7 +140,27 @@ pub(crate) fn rules(raw: Vec<RawStorage>, base_dir: &Path) -> Result<Vec<Storage
         if out.iter().any(|r| r.prefix == location.url().as_str()) {
             return Err(format!("{where_}: declared twice"));
         }
+        if let Some(d) = directory.as_mut() {
+            d.role_arn = role_arn;
+            d.sts_endpoint = sts_endpoint;
+        } else if role_arn.is_some() || sts_endpoint.is_some() {
+            return Err(format!(
+                "{where_}: 'roleArn'/'stsEndpoint' need 'temporaryCredentials: true'"
+            ));
+        }
+        if directory.is_some()
+            && kind == StoreKind::Azure
+            && !options
+                .iter()
+                .any(|(k, _)| k == "azure_storage_account_key")
+        {
+            return Err(format!(
+                "{where_}: Azure temporary credentials are directory SAS tokens signed with the \
+                 account key: set 'accessKey'"
+            ));
+        }
         out.push(StorageRule {
+            directory,
             prefix: location.url().to_string(),
             kind,
             options,

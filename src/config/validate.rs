@@ -72,6 +72,8 @@ pub struct Config {
     pub declared: DeclaredState,
     /// Lakeshare extension `storage`: settings per cloud location prefix.
     pub storage: Vec<crate::storage::cloud::StorageRule>,
+    /// `temporaryCredentialValiditySeconds`: lifetime of directory-access credentials.
+    pub temp_credential_validity_s: i64,
     /// Lakeshare extension `storageSelfTest` (default true): at start, open every cloud
     /// table's log and sign one URL per storage location, refusing to start on failure.
     pub storage_self_test: bool,
@@ -424,6 +426,11 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
         declared,
         storage,
         storage_self_test: raw.storage_self_test.unwrap_or(true),
+        temp_credential_validity_s: positive(
+            "temporaryCredentialValiditySeconds",
+            raw.temporary_credential_validity_seconds,
+            3600,
+        )?,
         warnings,
     })
 }

@@ -39,6 +39,12 @@ pub struct Table {
     /// Stable id of the table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// Table root, when directory access is offered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// `["url", "dir"]` when directory access is offered (absent = URL access only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_modes: Option<Vec<String>>,
 }
 
 /// One page of a listing.

@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod admin;
 pub mod capabilities;
+pub mod credentials;
 pub mod error;
 pub mod listing;
 pub mod profile;

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, head, post};
 
 use super::error::ApiError;
-use super::routes::{activation, files, ops, shares, tables};
+use super::routes::{activation, credentials, files, ops, shares, tables};
 use crate::service::{Service, ServiceError};
 
 /// Shared state of the handlers.
@@ -52,6 +52,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     (
         "POST",
         "/shares/{share}/schemas/{schema}/tables/{table}/queries/{queryId}",
+    ),
+    (
+        "POST",
+        "/shares/{share}/schemas/{schema}/tables/{table}/temporary-table-credentials",
     ),
     ("GET", "/files/{file}/{name}"),
     ("HEAD", "/files/{file}/{name}"),
@@ -112,6 +116,10 @@ pub fn build_router(state: AppState) -> Router {
         .route(
             "/shares/{share}/schemas/{schema}/tables/{table}/queries/{queryId}",
             post(tables::get_query_result),
+        )
+        .route(
+            "/shares/{share}/schemas/{schema}/tables/{table}/temporary-table-credentials",
+            post(credentials::temporary_table_credentials),
         )
         .route(
             "/files/{file}/{name}",

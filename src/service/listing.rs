@@ -154,7 +154,13 @@ impl Service {
                 Some(sc) => not_found("Schema", &format!("{share}.{sc}")),
                 None => not_found("Share", share),
             })?;
-        let items: Vec<wire::Table> = tables.into_iter().map(table_item).collect();
+        let items: Vec<wire::Table> = tables
+            .into_iter()
+            .map(|t| {
+                let dir = self.directory_access_offered(principal, &t);
+                table_item(t, dir)
+            })
+            .collect();
         let scope = match schema {
             Some(sc) => format!(
                 "tables\n{}\n{}",
@@ -167,8 +173,10 @@ impl Service {
     }
 }
 
-fn table_item(t: SharedTable) -> wire::Table {
+fn table_item(t: SharedTable, directory_access: bool) -> wire::Table {
     wire::Table {
+        location: directory_access.then(|| t.location.url().to_string()),
+        access_modes: directory_access.then(|| vec!["url".to_owned(), "dir".to_owned()]),
         name: t.name,
         schema: t.schema,
         share: t.share,

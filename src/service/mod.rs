@@ -11,6 +11,7 @@ mod async_query;
 mod auth;
 mod changes;
 mod continuation;
+mod credentials;
 mod emit;
 pub(crate) mod error;
 mod files;
@@ -40,6 +41,7 @@ use crate::domain::async_query::{AsyncQueryStore, InMemoryAsyncStore};
 use crate::domain::clock::ClockRef;
 use crate::storage::keyring::KeyringRef;
 use crate::storage::signer::DynUrlSigner;
+use crate::storage::temp_issuer::TempCredentialIssuer;
 
 /// Settings the service needs (validated config).
 #[derive(Debug, Clone)]
@@ -68,6 +70,8 @@ pub struct ServiceSettings {
     pub async_result_ttl_ms: i64,
     /// Test-only delay before each async query executes, ms.
     pub async_test_delay_ms: u64,
+    /// Lifetime of directory-access credentials, seconds (`temporaryCredentialValiditySeconds`).
+    pub temp_credential_validity_s: i64,
 }
 
 impl Default for ServiceSettings {
@@ -85,6 +89,7 @@ impl Default for ServiceSettings {
             async_max_concurrent_per_recipient: 4,
             async_result_ttl_ms: 3_600_000,
             async_test_delay_ms: 0,
+            temp_credential_validity_s: 3600,
         }
     }
 }
@@ -105,9 +110,19 @@ struct Inner {
     keyring: KeyringRef,
     settings: ServiceSettings,
     clock: ClockRef,
+    temp_credentials: Option<Arc<TempCredentialIssuer>>,
 }
 
 impl Service {
+    /// Offers directory access (temporary credentials) where `issuer`'s storage settings
+    /// enable it.
+    pub fn with_temp_credentials(mut self, issuer: Arc<TempCredentialIssuer>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.temp_credentials = Some(issuer);
+        }
+        self
+    }
+
     /// Keeps async query state in `store` (e.g. the shared catalog) instead of in memory.
     pub fn with_async_store(mut self, store: Arc<dyn AsyncQueryStore>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
@@ -135,6 +150,7 @@ impl Service {
                 keyring,
                 settings,
                 clock,
+                temp_credentials: None,
             }),
         }
     }

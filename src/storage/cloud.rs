@@ -28,6 +28,28 @@ pub struct StorageRule {
     pub kind: StoreKind,
     /// `object_store` configuration keys and values.
     pub options: Vec<(String, String)>,
+    /// Directory access (temporary credentials), when enabled for these locations.
+    pub directory: Option<DirectorySettings>,
+}
+
+/// How temporary credentials are issued for tables under a storage location.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectorySettings {
+    /// S3: role to assume (else `GetFederationToken` with the configured user's keys).
+    pub role_arn: Option<String>,
+    /// STS endpoint (S3: default `https://sts.<region>.amazonaws.com`; GCS: default
+    /// `https://sts.googleapis.com/v1/token`).
+    pub sts_endpoint: Option<String>,
+}
+
+impl StorageRule {
+    /// The value of an `object_store` option.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl std::fmt::Debug for StorageRule {
@@ -53,6 +75,8 @@ pub struct CloudStore {
     pub store: Arc<dyn ObjectStore>,
     /// Its signer.
     pub signer: Arc<dyn Signer>,
+    /// The S3 client itself (its credential provider issues STS requests' credentials).
+    pub s3: Option<Arc<object_store::aws::AmazonS3>>,
 }
 
 /// Storage rules and the stores built from them.
@@ -111,11 +135,12 @@ impl StoreRegistry {
             return Ok(s.clone());
         }
         let options: &[(String, String)] = rule.map_or(&[], |r| r.options.as_slice());
-        let (store, signer) = build(kind, &bucket, options)?;
+        let (store, signer, s3) = build(kind, &bucket, options)?;
         let s = CloudStore {
             key: key.clone(),
             store,
             signer,
+            s3,
         };
         built.insert(key, s.clone());
         Ok(s)
@@ -126,8 +151,12 @@ fn config_err(kind: StoreKind, e: impl std::fmt::Display) -> StorageError {
     StorageError::Config(format!("{kind:?} store: {e}"))
 }
 
-/// A store and its signer (the same object behind two traits).
-type StoreAndSigner = (Arc<dyn ObjectStore>, Arc<dyn Signer>);
+/// A store and its signer (the same object behind two traits), and the S3 client for STS.
+type StoreAndSigner = (
+    Arc<dyn ObjectStore>,
+    Arc<dyn Signer>,
+    Option<Arc<object_store::aws::AmazonS3>>,
+);
 
 /// Fail fast when a store is unreachable: recipients get a retryable 5xx within seconds
 /// instead of waiting for the default three-minute retry budget.
@@ -160,7 +189,7 @@ fn build(
                 b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
             }
             let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
-            Ok((s.clone(), s))
+            Ok((s.clone(), s.clone(), Some(s)))
         }
         StoreKind::Azure => {
             let mut b = MicrosoftAzureBuilder::from_env()
@@ -174,7 +203,7 @@ fn build(
                 b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
             }
             let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
-            Ok((s.clone(), s))
+            Ok((s.clone(), s, None))
         }
         StoreKind::Gcs => {
             let mut b = GoogleCloudStorageBuilder::from_env()
@@ -188,7 +217,7 @@ fn build(
                 b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
             }
             let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
-            Ok((s.clone(), s))
+            Ok((s.clone(), s, None))
         }
         StoreKind::Local => Err(StorageError::Unsupported(bucket_url.to_owned())),
     }
@@ -200,6 +229,7 @@ mod tests {
 
     fn rule(prefix: &str, kind: StoreKind, opts: &[(&str, &str)]) -> StorageRule {
         StorageRule {
+            directory: None,
             prefix: prefix.to_owned(),
             kind,
             options: opts

@@ -15,3 +15,5 @@ pub mod location;
 pub mod object_signer;
 pub mod range;
 pub mod signer;
+pub mod temp_creds;
+pub mod temp_issuer;

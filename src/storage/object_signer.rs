@@ -50,12 +50,20 @@ impl UrlSigner for ObjectStoreUrlSigner {
             .iter()
             .map(|p| {
                 let url = ctx.location.resolve(p)?;
-                Path::from_url_path(url.path())
-                    .map_err(|e| StorageError::InvalidLocation(format!("'{p}': {e}")))
+                let path = match kind {
+                    // object_store's GCS signer puts the path into the URL as is: hand it the
+                    // URL-encoded form so that object names with `%`, spaces or `#` survive.
+                    StoreKind::Gcs => Path::parse(url.path()),
+                    _ => Path::from_url_path(url.path()),
+                };
+                path.map_err(|e| StorageError::InvalidLocation(format!("'{p}': {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let ttl = Duration::from_millis(u64::try_from(self.ttl_ms.max(1)).unwrap_or(1));
-        let expires_at_ms = ctx.now_ms.saturating_add(self.ttl_ms);
+        // Stores sign with whole seconds: announce the expiry rounded down, never later than
+        // the store will honour it.
+        let exact = ctx.now_ms.saturating_add(self.ttl_ms);
+        let expires_at_ms = exact - exact.rem_euclid(1000);
         let urls = store
             .signer
             .signed_urls(Method::GET, &paths, ttl)
@@ -116,6 +124,7 @@ mod tests {
     #[tokio::test]
     async fn s3_urls_are_signed_scoped_and_expire_as_announced() {
         let registry = Arc::new(StoreRegistry::new(vec![StorageRule {
+            directory: None,
             prefix: "s3://bucket/".to_owned(),
             kind: StoreKind::S3,
             options: vec![
@@ -142,6 +151,18 @@ mod tests {
             .await
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(urls[0].expires_at_ms, 901_000);
+        let ctx2 = SignContext {
+            now_ms: 1_500,
+            ..ctx
+        };
+        let later = signer
+            .sign_batch(&ctx2, &["a.parquet"])
+            .await
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            later[0].expires_at_ms, 901_000,
+            "whole seconds, rounded down"
+        );
         let u = url::Url::parse(&urls[0].url).unwrap_or_else(|e| unreachable!("{e}"));
         // Path segments are URI-encoded as SigV4 canonicalizes them.
         assert_eq!(u.path(), "/bucket/tables/t1/country%3DFR/part%201.parquet");
