@@ -886,3 +886,16 @@ def test_preview_ungranted_and_unknown(adm, w):
     assert r.status_code == 200, r.text[:500]
     assert r.json()["shares"] == [] and r.json()["tables"] == [], r.json()
     A.admin_error(_preview(adm, "no_such_recipient"), 404, "RESOURCE_DOES_NOT_EXIST", what="unknown recipient")
+
+
+def test_share_url_lifetime_extension(adm):
+    """`url_ttl_seconds` (Lakeshare extension) on create and update; 0 in an update restores the
+    server default; non-positive values on create are refused."""
+    name = adm.fresh_name("ttl")
+    r = adm.raw("POST", "/api/2.1/unity-catalog/shares", body={"name": name, "url_ttl_seconds": 1200})
+    assert r.status_code == 200 and r.json().get("url_ttl_seconds") == 1200, r.text
+    assert adm.raw("GET", f"/api/2.1/unity-catalog/shares/{name}").json().get("url_ttl_seconds") == 1200
+    r = adm.raw("PATCH", f"/api/2.1/unity-catalog/shares/{name}", body={"url_ttl_seconds": 0})
+    assert r.status_code == 200 and "url_ttl_seconds" not in r.json(), r.text
+    r = adm.raw("POST", "/api/2.1/unity-catalog/shares", body={"name": name + "x", "url_ttl_seconds": -5})
+    A.admin_error(r, 400, "INVALID_PARAMETER_VALUE", "negative url_ttl_seconds")

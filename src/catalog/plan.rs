@@ -20,8 +20,10 @@ pub enum Change {
         name: String,
         /// Comment.
         comment: Option<String>,
+        /// URL lifetime (seconds).
+        url_ttl_seconds: Option<i64>,
     },
-    /// A share's comment changes.
+    /// A share's comment or URL lifetime changes.
     UpdateShare {
         /// Name.
         name: String,
@@ -29,6 +31,10 @@ pub enum Change {
         before: Option<String>,
         /// Comment after.
         after: Option<String>,
+        /// URL lifetime before (seconds).
+        ttl_before: Option<i64>,
+        /// URL lifetime after (seconds).
+        ttl_after: Option<i64>,
     },
     /// A share, its schemas, tables and grants go.
     DeleteShare {
@@ -215,8 +221,21 @@ impl Change {
             }
         };
         match self {
-            Self::UpdateShare { before, after, .. } => {
+            Self::UpdateShare {
+                before,
+                after,
+                ttl_before,
+                ttl_after,
+                ..
+            } => {
                 field("comment", show_opt(before), show_opt(after));
+                let ttl =
+                    |t: &Option<i64>| t.map_or_else(|| "(default)".to_owned(), |s| format!("{s}s"));
+                field(
+                    "preSignedUrlTimeoutSeconds",
+                    ttl(ttl_before),
+                    ttl(ttl_after),
+                );
             }
             Self::UpdateTable { before, after, .. } => {
                 field("location", before.location.clone(), after.location.clone());
@@ -358,6 +377,7 @@ fn create_share(d: &ShareDecl, out: &mut Vec<Change>) {
     out.push(Change::CreateShare {
         name: d.name.clone(),
         comment: d.comment.clone(),
+        url_ttl_seconds: d.url_ttl_seconds,
     });
     for s in &d.schemas {
         create_schema(&d.name, s, out);
@@ -379,11 +399,13 @@ fn create_schema(share: &str, s: &SchemaDecl, out: &mut Vec<Change>) {
 }
 
 fn diff_share(current: &ShareDecl, desired: &ShareDecl, out: &mut Vec<Change>) {
-    if current.comment != desired.comment {
+    if current.comment != desired.comment || current.url_ttl_seconds != desired.url_ttl_seconds {
         out.push(Change::UpdateShare {
             name: current.name.clone(),
             before: current.comment.clone(),
             after: desired.comment.clone(),
+            ttl_before: current.url_ttl_seconds,
+            ttl_after: desired.url_ttl_seconds,
         });
     }
     for ds in &desired.schemas {

@@ -229,6 +229,10 @@ impl SqlCatalog {
                 .map_err(|e| CatalogError::Invalid(e.to_string()))?,
             history_shared: row.try_get::<i64, _>("history_shared").map_err(db_err)? != 0,
             start_version: row.try_get("start_version").map_err(db_err)?,
+            url_ttl_ms: row
+                .try_get::<Option<i64>, _>("url_ttl_seconds")
+                .map_err(db_err)?
+                .map(|s| s.saturating_mul(1000)),
             partition_spec: row
                 .try_get::<Option<String>, _>("partition_filter")
                 .map_err(db_err)?
@@ -239,8 +243,9 @@ impl SqlCatalog {
     }
 }
 
-const TABLE_COLUMNS: &str =
-    "share, schema_name, name, id, location, history_shared, start_version, partition_filter";
+const TABLE_COLUMNS: &str = "share, schema_name, name, id, location, history_shared, \
+     start_version, partition_filter, (SELECT s.url_ttl_seconds FROM shares s \
+     WHERE lower(s.name) = lower(shared_tables.share)) AS url_ttl_seconds";
 
 /// Wall-clock time for change records of operations that carry no time of their own.
 fn wall_clock_ms() -> i64 {

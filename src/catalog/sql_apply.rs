@@ -174,7 +174,11 @@ async fn apply_one(
     now_ms: i64,
 ) -> Result<()> {
     match change {
-        Change::CreateShare { name, comment } => {
+        Change::CreateShare {
+            name,
+            comment,
+            url_ttl_seconds,
+        } => {
             if share_exists(tx, name).await? {
                 return Err(CatalogError::Conflict(format!("share '{name}'")));
             }
@@ -185,8 +189,8 @@ async fn apply_one(
             )
             .await?;
             sqlx::query(
-                "INSERT INTO shares (name, id, position, comment, origin, created_at, created_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO shares (name, id, position, comment, origin, created_at, created_by, \
+                 url_ttl_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(name)
             .bind(derived_share_id(name))
@@ -195,16 +199,24 @@ async fn apply_one(
             .bind(origin.as_str())
             .bind(now_ms)
             .bind(actor)
+            .bind(url_ttl_seconds)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         }
-        Change::UpdateShare { name, after, .. } => {
+        Change::UpdateShare {
+            name,
+            after,
+            ttl_after,
+            ..
+        } => {
             let done = sqlx::query(
-                "UPDATE shares SET comment = $1, origin = $2 WHERE lower(name) = lower($3)",
+                "UPDATE shares SET comment = $1, origin = $2, url_ttl_seconds = $3 \
+                 WHERE lower(name) = lower($4)",
             )
             .bind(after)
             .bind(origin.as_str())
+            .bind(ttl_after)
             .bind(name)
             .execute(&mut **tx)
             .await
@@ -464,10 +476,12 @@ fn registered_from_row(r: &sqlx::any::AnyRow) -> Result<RegisteredTable> {
 impl SqlCatalog {
     pub(super) async fn read_state(&self) -> Result<CatalogState> {
         let mut state = CatalogState::default();
-        let shares = sqlx::query("SELECT name, comment, origin FROM shares ORDER BY position")
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_err)?;
+        let shares = sqlx::query(
+            "SELECT name, comment, origin, url_ttl_seconds FROM shares ORDER BY position",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
         let schemas = sqlx::query("SELECT share, name FROM schemas ORDER BY position")
             .fetch_all(self.pool())
             .await
@@ -487,6 +501,7 @@ impl SqlCatalog {
                 .insert(name.to_lowercase(), Origin::parse(&origin));
             let mut decl = ShareDecl {
                 comment: s.try_get("comment").map_err(db_err)?,
+                url_ttl_seconds: s.try_get("url_ttl_seconds").map_err(db_err)?,
                 schemas: Vec::new(),
                 name,
             };

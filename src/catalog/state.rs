@@ -38,6 +38,8 @@ pub struct ShareDecl {
     pub name: String,
     /// Free-text comment.
     pub comment: Option<String>,
+    /// Lifetime of the share's pre-signed URLs (seconds; `None` = the server default).
+    pub url_ttl_seconds: Option<i64>,
     /// Schemas in order.
     pub schemas: Vec<SchemaDecl>,
 }

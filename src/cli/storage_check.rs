@@ -79,6 +79,7 @@ pub async fn check_cloud_tables(
             recipient_id: "self-test",
             public_base: "",
             now_ms: chrono::Utc::now().timestamp_millis(),
+            ttl_ms: None,
         };
         match signer.sign_batch(&ctx, &[path.as_str()]).await {
             Err(e) => problems.push(format!(

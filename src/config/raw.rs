@@ -40,6 +40,7 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawShare {
     pub(crate) name: String,
     pub(crate) comment: Option<String>,
+    pub(crate) pre_signed_url_timeout_seconds: Option<i64>,
     #[serde(default)]
     pub(crate) schemas: Vec<RawSchema>,
 }
@@ -176,7 +177,8 @@ pub(crate) const TABLE_KEYS: &[&str] = &[
     "partitions",
 ];
 /// Keys of one share entry.
-pub(crate) const SHARE_KEYS: &[&str] = &["name", "comment", "schemas"];
+pub(crate) const SHARE_KEYS: &[&str] =
+    &["name", "comment", "preSignedUrlTimeoutSeconds", "schemas"];
 /// Keys of one recipient entry.
 pub(crate) const RECIPIENT_KEYS: &[&str] =
     &["name", "comment", "properties", "ipAccessList", "shares"];

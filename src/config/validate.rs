@@ -303,7 +303,17 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
                 tables,
             });
         }
+        let url_ttl_seconds = match share.pre_signed_url_timeout_seconds {
+            Some(t) if t <= 0 => {
+                return Err(format!(
+                    "share '{}': preSignedUrlTimeoutSeconds must be positive",
+                    share.name
+                ));
+            }
+            other => other,
+        };
         shares.push(ShareDecl {
+            url_ttl_seconds,
             name: share.name,
             comment: share.comment,
             schemas,

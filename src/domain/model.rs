@@ -44,6 +44,8 @@ pub struct SharedTable {
     pub start_version: i64,
     /// Partition filter applied to every recipient (Unity-style), if any.
     pub partition_spec: Option<PartitionSpec>,
+    /// Lifetime of this share's pre-signed URLs (ms), if the share sets one.
+    pub url_ttl_ms: Option<i64>,
 }
 
 impl SharedTable {

@@ -74,6 +74,7 @@ mod tests {
 
     fn table(share: &str) -> SharedTable {
         SharedTable {
+            url_ttl_ms: None,
             share: share.into(),
             share_id: "sid".into(),
             schema: "s".into(),

@@ -139,6 +139,7 @@ fn share_info(state: &CatalogState, s: &ShareDecl, with_objects: bool) -> wire::
         name: s.name.clone(),
         comment: s.comment.clone(),
         owner: state.origin(&s.name).map(|o| o.as_str().to_owned()),
+        url_ttl_seconds: s.url_ttl_seconds,
         objects: if with_objects {
             s.schemas
                 .iter()
@@ -385,6 +386,7 @@ impl Service {
                 &[Change::CreateShare {
                     name: req.name.clone(),
                     comment: req.comment.clone(),
+                    url_ttl_seconds: check_ttl(req.url_ttl_seconds)?,
                 }],
                 Origin::Api,
                 self.now_ms(),
@@ -456,6 +458,9 @@ impl Service {
         let mut working = current.clone();
         if let Some(c) = &req.comment {
             working.comment = Some(c.clone()).filter(|c| !c.is_empty());
+        }
+        if let Some(t) = req.url_ttl_seconds {
+            working.url_ttl_seconds = if t == 0 { None } else { check_ttl(Some(t))? };
         }
         for u in &req.updates {
             let o = &u.data_object;
@@ -616,6 +621,15 @@ impl Service {
             }
         }
         Ok(warnings)
+    }
+}
+
+fn check_ttl(t: Option<i64>) -> Result<Option<i64>, ServiceError> {
+    match t {
+        Some(t) if t <= 0 => Err(bad(
+            "url_ttl_seconds must be positive (0 in an update = the server default)",
+        )),
+        other => Ok(other),
     }
 }
 

@@ -114,6 +114,7 @@ impl crate::service::Service {
     /// An emitter context with this service's signer, keys and settings.
     pub(crate) fn emit_context(&self, o: EmitOptions<'_>) -> EmitContext {
         let settings = &self.inner.settings;
+        let url_ttl_ms = o.auth.table().url_ttl_ms.unwrap_or(settings.url_ttl_ms);
         EmitContext {
             id_hash: o.id_hash.unwrap_or(match o.format {
                 ResponseFormat::Parquet => FileIdHash::Parquet,
@@ -126,7 +127,7 @@ impl crate::service::Service {
             keyring: self.inner.keyring.clone(),
             public_base: o.public_base.to_owned(),
             now_ms: o.now_ms,
-            url_ttl_ms: settings.url_ttl_ms,
+            url_ttl_ms,
             batch: settings.sign_batch_size.max(1),
             end_stream: o.end_stream,
             paging: o.paging,
@@ -411,6 +412,7 @@ impl Emitter {
                 recipient_id: &self.ctx.auth.principal().recipient_id,
                 public_base: &self.ctx.public_base,
                 now_ms: self.ctx.now_ms,
+                ttl_ms: table.url_ttl_ms,
             };
             let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
             self.ctx.signer.sign_batch(&ctx, &refs).await?

@@ -95,7 +95,7 @@ impl UrlSigner for LocalUrlSigner {
             .read()
             .map_err(|_| StorageError::NoSigningKey)?;
         let key = ring.current().ok_or(StorageError::NoSigningKey)?;
-        let expires_at_ms = ctx.now_ms.saturating_add(self.ttl_ms);
+        let expires_at_ms = ctx.now_ms.saturating_add(ctx.ttl_ms.unwrap_or(self.ttl_ms));
         let expires_at_s = expires_at_ms / 1000;
         let base = ctx.public_base.trim_end_matches('/');
         log_paths
@@ -177,6 +177,7 @@ mod tests {
             recipient_id: "r1",
             public_base: "http://h/delta-sharing",
             now_ms: 1_000_000,
+            ttl_ms: None,
         };
         let urls = signer
             .sign_batch(&ctx, &["a%20b/p.parquet"])

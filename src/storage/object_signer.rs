@@ -59,10 +59,11 @@ impl UrlSigner for ObjectStoreUrlSigner {
                 path.map_err(|e| StorageError::InvalidLocation(format!("'{p}': {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let ttl = Duration::from_millis(u64::try_from(self.ttl_ms.max(1)).unwrap_or(1));
+        let ttl_ms = ctx.ttl_ms.unwrap_or(self.ttl_ms).max(1000);
+        let ttl = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(1000));
         // Stores sign with whole seconds: announce the expiry rounded down, never later than
         // the store will honour it.
-        let exact = ctx.now_ms.saturating_add(self.ttl_ms);
+        let exact = ctx.now_ms.saturating_add(ttl_ms);
         let expires_at_ms = exact - exact.rem_euclid(1000);
         let urls = store
             .signer
@@ -145,6 +146,7 @@ mod tests {
             recipient_id: "r",
             public_base: "http://unused",
             now_ms: 1_000,
+            ttl_ms: None,
         };
         let urls = signer
             .sign_batch(&ctx, &["country=FR/part%201.parquet"])

@@ -22,6 +22,8 @@ pub struct SignContext<'a> {
     pub public_base: &'a str,
     /// Signing time, ms.
     pub now_ms: i64,
+    /// URL lifetime for this table (ms), overriding the signer's default (per-share setting).
+    pub ttl_ms: Option<i64>,
 }
 
 /// A signed URL and its real expiry.

@@ -24,6 +24,7 @@ fn decls() -> Vec<ShareDecl> {
         ShareDecl {
             name: "Sales".to_owned(),
             comment: None,
+            url_ttl_seconds: Some(900),
             schemas: vec![
                 SchemaDecl {
                     name: "eu".to_owned(),
@@ -44,6 +45,7 @@ fn decls() -> Vec<ShareDecl> {
         ShareDecl {
             name: "hr".to_owned(),
             comment: Some("people".to_owned()),
+            url_ttl_seconds: None,
             schemas: vec![],
         },
     ]
@@ -95,6 +97,11 @@ pub async fn run(store: &dyn CatalogStore) {
         .unwrap();
     assert_eq!(t.name, "Customers");
     assert!(!t.history_shared);
+    assert_eq!(
+        t.url_ttl_ms,
+        Some(900_000),
+        "the share's URL lifetime reaches its tables"
+    );
     let r = store
         .get_table("sales", "us", "returns")
         .await
@@ -341,6 +348,7 @@ async fn managed_objects(s: &dyn CatalogStore) {
         shares: Some(vec![ShareDecl {
             name: "policy".to_owned(),
             comment: Some("from git".to_owned()),
+            url_ttl_seconds: None,
             schemas: vec![SchemaDecl {
                 name: "s".to_owned(),
                 tables: vec![table("t1", "file:///p/t1/"), table("t2", "file:///p/t2/")],
@@ -398,6 +406,7 @@ async fn managed_objects(s: &dyn CatalogStore) {
         Change::CreateShare {
             name: "half".to_owned(),
             comment: None,
+            url_ttl_seconds: None,
         },
         Change::RemoveTable {
             share: "half".to_owned(),

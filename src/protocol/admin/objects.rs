@@ -132,6 +132,9 @@ pub struct CreateShare {
     /// Comment.
     #[serde(default)]
     pub comment: Option<String>,
+    /// Lakeshare extension: lifetime of the share's pre-signed URLs, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_ttl_seconds: Option<i64>,
     /// Not supported (data stays where it is).
     #[serde(default)]
     pub storage_root: Option<String>,
@@ -143,6 +146,9 @@ pub struct UpdateShare {
     /// New comment.
     #[serde(default)]
     pub comment: Option<String>,
+    /// Lakeshare extension: new lifetime of pre-signed URLs, seconds (0 = server default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_ttl_seconds: Option<i64>,
     /// Renaming is not supported.
     #[serde(default)]
     pub new_name: Option<String>,
@@ -168,6 +174,10 @@ pub struct ShareInfo {
     /// Who owns it: `config`, `api` or `apply` (Lakeshare extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Lifetime of the share's pre-signed URLs, seconds (Lakeshare extension; absent = the
+    /// server default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_ttl_seconds: Option<i64>,
     /// Its tables (with `include_shared_data`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<SharedDataObject>,
