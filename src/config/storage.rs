@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::raw::{RawStorage, RawValue};
+use crate::storage::assume_role::AssumeRoleSettings;
 use crate::storage::cloud::{DirectorySettings, StorageRule};
 use crate::storage::location::{StoreKind, TableLocation};
 
@@ -99,6 +100,8 @@ pub(crate) fn rules(raw: Vec<RawStorage>, base_dir: &Path) -> Result<Vec<Storage
         let mut directory: Option<DirectorySettings> = None;
         let mut role_arn = None;
         let mut sts_endpoint = None;
+        let mut assume_role_arn = None;
+        let mut assume_duration: i64 = 3600;
         for (key, v) in &settings {
             match (name, key.as_str()) {
                 (_, "temporaryCredentials") => {
@@ -115,13 +118,32 @@ pub(crate) fn rules(raw: Vec<RawStorage>, base_dir: &Path) -> Result<Vec<Storage
                     sts_endpoint = Some(value(&where_, key, v, false, base_dir)?);
                     continue;
                 }
+                ("s3", "assumeRoleArn") => {
+                    assume_role_arn = Some(value(&where_, key, v, false, base_dir)?);
+                    continue;
+                }
+                ("s3", "assumeRoleDurationSeconds") => {
+                    assume_duration = value(&where_, key, v, false, base_dir)?
+                        .parse()
+                        .ok()
+                        .filter(|d| (900..=43_200).contains(d))
+                        .ok_or_else(|| {
+                            format!("{where_}: assumeRoleDurationSeconds must be 900 to 43200")
+                        })?;
+                    continue;
+                }
                 _ => {}
             }
             let Some((_, os_key, secret)) = table.iter().find(|(k, _, _)| k == key) else {
                 let mut known: Vec<&str> = table.iter().map(|(k, _, _)| *k).collect();
                 known.push("temporaryCredentials");
                 if name == "s3" {
-                    known.extend(["roleArn", "stsEndpoint"]);
+                    known.extend([
+                        "roleArn",
+                        "stsEndpoint",
+                        "assumeRoleArn",
+                        "assumeRoleDurationSeconds",
+                    ]);
                 } else if name == "gcs" {
                     known.push("stsEndpoint");
                 }
@@ -140,12 +162,18 @@ pub(crate) fn rules(raw: Vec<RawStorage>, base_dir: &Path) -> Result<Vec<Storage
         if out.iter().any(|r| r.prefix == location.url().as_str()) {
             return Err(format!("{where_}: declared twice"));
         }
+        let assume_role = assume_role_arn.map(|role_arn| AssumeRoleSettings {
+            role_arn,
+            duration_s: assume_duration,
+            sts_endpoint: sts_endpoint.clone(),
+        });
         if let Some(d) = directory.as_mut() {
             d.role_arn = role_arn;
             d.sts_endpoint = sts_endpoint;
-        } else if role_arn.is_some() || sts_endpoint.is_some() {
+        } else if role_arn.is_some() || (sts_endpoint.is_some() && assume_role.is_none()) {
             return Err(format!(
-                "{where_}: 'roleArn'/'stsEndpoint' need 'temporaryCredentials: true'"
+                "{where_}: 'roleArn' needs 'temporaryCredentials: true'; 'stsEndpoint' needs \
+                 'temporaryCredentials: true' or 'assumeRoleArn'"
             ));
         }
         if directory.is_some()
@@ -160,6 +188,7 @@ pub(crate) fn rules(raw: Vec<RawStorage>, base_dir: &Path) -> Result<Vec<Storage
             ));
         }
         out.push(StorageRule {
+            assume_role,
             directory,
             prefix: location.url().to_string(),
             kind,

@@ -359,6 +359,18 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
         }
     };
     let url_ttl_seconds = raw.pre_signed_url_timeout_seconds.unwrap_or(3600);
+    for rule in &storage {
+        if let Some(a) = &rule.assume_role
+            && a.duration_s < url_ttl_seconds.saturating_mul(2)
+        {
+            warnings.push(format!(
+                "storage '{}': assumeRoleDurationSeconds {} is less than twice \
+                 preSignedUrlTimeoutSeconds ({url_ttl_seconds}); URLs are cut short to the \
+                 remaining life of the role's credentials",
+                rule.prefix, a.duration_s
+            ));
+        }
+    }
     if url_ttl_seconds <= 0 {
         return Err("preSignedUrlTimeoutSeconds must be positive".to_owned());
     }

@@ -30,6 +30,8 @@ pub struct StorageRule {
     pub options: Vec<(String, String)>,
     /// Directory access (temporary credentials), when enabled for these locations.
     pub directory: Option<DirectorySettings>,
+    /// S3: credentials from STS AssumeRole, renewed by Lakeshare (known expiry).
+    pub assume_role: Option<super::assume_role::AssumeRoleSettings>,
 }
 
 /// How temporary credentials are issued for tables under a storage location.
@@ -77,6 +79,8 @@ pub struct CloudStore {
     pub signer: Arc<dyn Signer>,
     /// The S3 client itself (its credential provider issues STS requests' credentials).
     pub s3: Option<Arc<object_store::aws::AmazonS3>>,
+    /// Expiry (ms) of the credential that signs URLs, when Lakeshare knows it.
+    pub credential_expiry_ms: Option<Arc<std::sync::atomic::AtomicI64>>,
 }
 
 /// Storage rules and the stores built from them.
@@ -135,12 +139,14 @@ impl StoreRegistry {
             return Ok(s.clone());
         }
         let options: &[(String, String)] = rule.map_or(&[], |r| r.options.as_slice());
-        let (store, signer, s3) = build(kind, &bucket, options)?;
+        let assume = rule.and_then(|r| r.assume_role.clone());
+        let (store, signer, s3, credential_expiry_ms) = build(kind, &bucket, options, assume)?;
         let s = CloudStore {
             key: key.clone(),
             store,
             signer,
             s3,
+            credential_expiry_ms,
         };
         built.insert(key, s.clone());
         Ok(s)
@@ -156,6 +162,7 @@ type StoreAndSigner = (
     Arc<dyn ObjectStore>,
     Arc<dyn Signer>,
     Option<Arc<object_store::aws::AmazonS3>>,
+    Option<Arc<std::sync::atomic::AtomicI64>>,
 );
 
 /// Fail fast when a store is unreachable: recipients get a retryable 5xx within seconds
@@ -175,6 +182,7 @@ fn build(
     kind: StoreKind,
     bucket_url: &str,
     options: &[(String, String)],
+    assume_role: Option<super::assume_role::AssumeRoleSettings>,
 ) -> Result<StoreAndSigner, StorageError> {
     match kind {
         StoreKind::S3 => {
@@ -188,8 +196,24 @@ fn build(
             {
                 b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
             }
+            let mut expiry = None;
+            if let Some(settings) = assume_role {
+                // The base credentials (static keys or the environment) only call STS.
+                let base = b.clone().build().map_err(|e| config_err(kind, e))?;
+                let region = options
+                    .iter()
+                    .find(|(k, _)| k == "aws_region")
+                    .map_or_else(|| "us-east-1".to_owned(), |(_, v)| v.clone());
+                let provider = Arc::new(super::assume_role::AssumeRoleProvider::new(
+                    base.credentials().clone(),
+                    settings,
+                    region,
+                ));
+                expiry = Some(provider.expiry_handle());
+                b = b.with_credentials(provider);
+            }
             let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
-            Ok((s.clone(), s.clone(), Some(s)))
+            Ok((s.clone(), s.clone(), Some(s), expiry))
         }
         StoreKind::Azure => {
             let mut b = MicrosoftAzureBuilder::from_env()
@@ -203,7 +227,7 @@ fn build(
                 b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
             }
             let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
-            Ok((s.clone(), s, None))
+            Ok((s.clone(), s, None, None))
         }
         StoreKind::Gcs => {
             let mut b = GoogleCloudStorageBuilder::from_env()
@@ -217,7 +241,7 @@ fn build(
                 b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
             }
             let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
-            Ok((s.clone(), s, None))
+            Ok((s.clone(), s, None, None))
         }
         StoreKind::Local => Err(StorageError::Unsupported(bucket_url.to_owned())),
     }
@@ -229,6 +253,7 @@ mod tests {
 
     fn rule(prefix: &str, kind: StoreKind, opts: &[(&str, &str)]) -> StorageRule {
         StorageRule {
+            assume_role: None,
             directory: None,
             prefix: prefix.to_owned(),
             kind,

@@ -7,6 +7,7 @@
 //! Nothing here knows about recipients' grants or the protocol; the service passes in what
 //! it has already authorized.
 
+pub mod assume_role;
 pub mod cloud;
 pub mod error;
 pub mod keyring;

@@ -70,6 +70,14 @@ impl UrlSigner for ObjectStoreUrlSigner {
             .signed_urls(Method::GET, &paths, ttl)
             .await
             .map_err(|e| StorageError::Unavailable(format!("signing failed: {e}")))?;
+        // A URL dies with the credential that signed it: never announce a later expiry.
+        let expires_at_ms = match &store.credential_expiry_ms {
+            Some(cred) => match cred.load(std::sync::atomic::Ordering::Relaxed) {
+                0 => expires_at_ms,
+                c => expires_at_ms.min(c - c.rem_euclid(1000)),
+            },
+            None => expires_at_ms,
+        };
         let param = signature_param(kind);
         urls.into_iter()
             .map(|u| {
@@ -125,6 +133,7 @@ mod tests {
     #[tokio::test]
     async fn s3_urls_are_signed_scoped_and_expire_as_announced() {
         let registry = Arc::new(StoreRegistry::new(vec![StorageRule {
+            assume_role: None,
             directory: None,
             prefix: "s3://bucket/".to_owned(),
             kind: StoreKind::S3,

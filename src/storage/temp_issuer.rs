@@ -24,6 +24,44 @@ fn form(pairs: &[(&str, String)]) -> String {
         .finish()
 }
 
+/// Sends a SigV4-signed STS request (form parameters `params`) and parses the credentials.
+pub(crate) async fn call_sts(
+    http: &reqwest::Client,
+    base: &AwsCredential,
+    region: &str,
+    endpoint: &str,
+    params: &std::collections::BTreeMap<&'static str, String>,
+) -> Result<(TempCredential, i64), StorageError> {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter())
+        .finish();
+    let mut request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(endpoint)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(object_store::client::HttpRequestBody::from(body.clone()))
+        .map_err(|e| StorageError::Config(format!("STS endpoint '{endpoint}': {e}")))?;
+    AwsAuthorizer::new(base, "sts", region)
+        .with_sign_payload(true)
+        .try_authorize(&mut request, None)
+        .map_err(|e| unavailable("signing the STS request", e))?;
+    let response = http
+        .post(endpoint)
+        .headers(request.headers().clone())
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| unavailable("STS unreachable", e))?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| unavailable("STS response", e))?;
+    parse_sts_response(&text)
+}
+
 fn unavailable(what: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Unavailable(format!("{what}: {e}"))
 }
@@ -122,38 +160,10 @@ impl TempCredentialIssuer {
             &policy,
             duration,
         );
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter())
-            .finish();
         let endpoint = directory
             .sts_endpoint
             .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com/"));
-        let mut request = http::Request::builder()
-            .method(http::Method::POST)
-            .uri(&endpoint)
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .body(object_store::client::HttpRequestBody::from(body.clone()))
-            .map_err(|e| StorageError::Config(format!("STS endpoint '{endpoint}': {e}")))?;
-        AwsAuthorizer::new(&base, "sts", &region)
-            .with_sign_payload(true)
-            .try_authorize(&mut request, None)
-            .map_err(|e| unavailable("signing the STS request", e))?;
-        let response = self
-            .http
-            .post(&endpoint)
-            .headers(request.headers().clone())
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| unavailable("STS unreachable", e))?;
-        let text = response
-            .text()
-            .await
-            .map_err(|e| unavailable("STS response", e))?;
-        parse_sts_response(&text)
+        call_sts(&self.http, &base, &region, &endpoint, &params).await
     }
 
     async fn gcs(
