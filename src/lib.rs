@@ -6,6 +6,7 @@
 //! [`storage`] (locations, signing, file serving), [`catalog`] (state store),
 //! [`config`] and [`cli`] (wiring), [`protocol`] (wire types).
 
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod config;

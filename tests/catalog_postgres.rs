@@ -28,4 +28,5 @@ async fn postgres_catalog_passes_the_suite() {
         .await
         .unwrap();
     catalog_suite::run(&store).await;
+    catalog_suite::audit_is_append_only(&url).await;
 }

@@ -13,4 +13,6 @@ async fn sqlite_catalog_passes_the_suite() {
             .await
             .unwrap();
     catalog_suite::run(&store).await;
+    let path = dir.path().join("s.db");
+    catalog_suite::audit_is_append_only(&format!("sqlite://{}", path.display())).await;
 }

@@ -205,6 +205,7 @@ async fn every_admin_route_refuses_callers_without_an_admin_token() {
         service: server.service.clone(),
         recipient_origin: "http://127.0.0.1:1".to_owned(),
         local_actor: None,
+        audit: None,
     });
     tokio::spawn(async move {
         axum::serve(

@@ -8,6 +8,7 @@ pub mod plan;
 pub mod sql;
 mod sql_apply;
 mod sql_async;
+mod sql_audit;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -127,7 +128,9 @@ pub struct RecipientUpdate {
 /// The state store. Implementations must be safe to call from many tasks at once. Every store
 /// also keeps async query state, so that replicas sharing a store share it too.
 #[async_trait]
-pub trait CatalogStore: AsyncQueryStore + Send + Sync + std::fmt::Debug {
+pub trait CatalogStore:
+    AsyncQueryStore + crate::audit::AuditStore + Send + Sync + std::fmt::Debug
+{
     /// The same store, recording the changes made through the returned handle as `actor`.
     fn as_actor(&self, actor: &str) -> DynCatalog;
     /// Everything that policy files, the config and the admin API declare, as it is now.

@@ -102,6 +102,7 @@ impl AdminClient {
             service: wired.service,
             recipient_origin: format!("{scheme}://{}:{}", config.host, config.port),
             local_actor: Some(actor),
+            audit: None,
         })))
     }
 

@@ -3,6 +3,7 @@
 
 pub mod admin_client;
 mod admin_cmds;
+pub mod audit;
 mod check;
 mod demo;
 mod keys;
@@ -74,6 +75,9 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// The tamper-evident audit log: signing keys, verification, export.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Manage shares and the tables they hold.
     #[command(subcommand)]
     Share(admin_cmds::ShareCommand),
@@ -138,6 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Audit(cmd) => audit::run(cmd).await,
         Command::Share(cmd) => admin_cmds::run_share(cmd).await,
         Command::Table(cmd) => admin_cmds::run_table(cmd).await,
         Command::Plan(args) => exit_with(admin_cmds::run_policy(args, false, false).await?),

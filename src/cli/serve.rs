@@ -49,6 +49,8 @@ pub struct Server {
     admin: Option<(TcpListener, Router)>,
     /// The admin API URL, when enabled.
     pub admin_url: Option<String>,
+    /// The audit writer (checkpointed periodically and at shutdown).
+    pub audit: crate::audit::writer::AuditWriter,
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -208,12 +210,22 @@ pub async fn start(
         local.port(),
         config.endpoint
     );
+    let audit = super::audit::start_writer(config, wired.catalog.clone())?;
+    let audit_for = |routes: &'static [(&'static str, &'static str)], prefix: &str| {
+        Some(std::sync::Arc::new(crate::server::audit::AuditConfig {
+            writer: audit.clone(),
+            fail_closed: config.audit_fail_closed,
+            routes,
+            prefix: prefix.to_owned(),
+        }))
+    };
     let app = build_router(AppState {
         service: wired.service.clone(),
         prefix: config.endpoint.clone(),
         scheme,
         bound_base: url.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
+        audit: audit_for(crate::server::ROUTES, &config.endpoint),
     });
     let admin = match admin_port {
         None => None,
@@ -229,6 +241,7 @@ pub async fn start(
                     service: wired.service.clone(),
                     recipient_origin: origin,
                     local_actor: None,
+                    audit: audit_for(crate::server::admin::ADMIN_ROUTES, ""),
                 });
             Some((admin_listener, router))
         }
@@ -245,6 +258,7 @@ pub async fn start(
         wired,
         admin,
         admin_url,
+        audit,
     })
 }
 
@@ -257,6 +271,17 @@ impl Server {
             shutdown_signal().await;
             shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
         });
+        let periodic = self.audit.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                if let Err(e) = periodic.checkpoint().await {
+                    tracing::warn!(error = %e, "cannot write an audit checkpoint");
+                }
+            }
+        });
+        let audit = self.audit.clone();
         if let Some((listener, router)) = self.admin {
             let admin_handle = handle.clone();
             tokio::spawn(async move {
@@ -284,6 +309,7 @@ impl Server {
                     .await?
             }
         }
+        audit.checkpoint().await?;
         Ok(())
     }
 }

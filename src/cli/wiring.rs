@@ -190,6 +190,7 @@ pub async fn wire(
         async_max_concurrent_per_recipient: config.async_max_concurrent_per_recipient,
         async_result_ttl_ms: config.async_result_ttl_ms,
         temp_credential_validity_s: config.temp_credential_validity_s,
+        limits: config.limits,
         async_test_delay_ms: std::env::var("LAKESHARE_TEST_ASYNC_QUERY_DELAY_MS")
             .ok()
             .and_then(|v| v.parse().ok())

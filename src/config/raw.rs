@@ -11,6 +11,10 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) storage: Vec<RawStorage>,
     pub(crate) storage_self_test: Option<bool>,
+    pub(crate) audit_signing_key_file: Option<String>,
+    pub(crate) audit_fail_closed: Option<bool>,
+    pub(crate) audit_checkpoint_every: Option<i64>,
+    pub(crate) limits: Option<RawLimits>,
     pub(crate) authorization: Option<RawAuthorization>,
     pub(crate) ssl: Option<RawSsl>,
     pub(crate) host: Option<String>,
@@ -86,6 +90,15 @@ pub(crate) enum RawValue {
     File { file: String },
 }
 
+/// Global per-recipient limits (Lakeshare extension).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) requests_per_minute: Option<u64>,
+    pub(crate) files_per_day: Option<u64>,
+    pub(crate) bytes_per_day: Option<u64>,
+}
+
 /// A recipient of a policy file (Lakeshare extension; never a token).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -150,6 +163,10 @@ pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ("recipients", Support::Yes),
     ("storage", Support::Yes),
     ("storageSelfTest", Support::Yes),
+    ("auditSigningKeyFile", Support::Yes),
+    ("auditFailClosed", Support::Yes),
+    ("auditCheckpointEvery", Support::Yes),
+    ("limits", Support::Yes),
     ("asyncQueryMaxConcurrentPerRecipient", Support::Yes),
     ("asyncQueryResultTtlSeconds", Support::Yes),
     ("deltaTableCacheSize", Support::Yes),

@@ -72,6 +72,17 @@ pub struct Config {
     pub declared: DeclaredState,
     /// Lakeshare extension `storage`: settings per cloud location prefix.
     pub storage: Vec<crate::storage::cloud::StorageRule>,
+    /// Lakeshare extension `auditSigningKeyFile`: the Ed25519 seed (base64) that signs audit
+    /// checkpoints (or env `LAKESHARE_AUDIT_SIGNING_KEY`); never stored in the database.
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// Lakeshare extension `auditFailClosed` (default true): refuse requests that cannot be
+    /// audited.
+    pub audit_fail_closed: bool,
+    /// Lakeshare extension `auditCheckpointEvery` (default 1000 events; also every 30 s and at
+    /// shutdown).
+    pub audit_checkpoint_every: i64,
+    /// Lakeshare extension `limits`: global per-recipient limits.
+    pub limits: crate::domain::limits::Limits,
     /// `temporaryCredentialValiditySeconds`: lifetime of directory-access credentials.
     pub temp_credential_validity_s: i64,
     /// Lakeshare extension `storageSelfTest` (default true): at start, open every cloud
@@ -448,6 +459,17 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
         declared,
         storage,
         storage_self_test: raw.storage_self_test.unwrap_or(true),
+        audit_signing_key_file: raw.audit_signing_key_file.map(|f| base_dir.join(f)),
+        audit_fail_closed: raw.audit_fail_closed.unwrap_or(true),
+        limits: raw
+            .limits
+            .map(|l| crate::domain::limits::Limits {
+                requests_per_minute: l.requests_per_minute.filter(|n| *n > 0),
+                files_per_day: l.files_per_day.filter(|n| *n > 0),
+                bytes_per_day: l.bytes_per_day.filter(|n| *n > 0),
+            })
+            .unwrap_or_default(),
+        audit_checkpoint_every: positive("auditCheckpointEvery", raw.audit_checkpoint_every, 1000)?,
         temp_credential_validity_s: positive(
             "temporaryCredentialValiditySeconds",
             raw.temporary_credential_validity_seconds,

@@ -3,6 +3,7 @@
 
 pub mod async_query;
 pub mod clock;
+pub mod limits;
 pub mod model;
 pub mod partition_filter;
 pub mod policy;

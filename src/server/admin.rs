@@ -25,6 +25,8 @@ pub struct AdminState {
     /// Set only for the router the CLI runs in-process on a local store (never on a
     /// listener): every request acts as this actor without a token.
     pub local_actor: Option<String>,
+    /// The audit log (every admin request is recorded when set).
+    pub audit: Option<std::sync::Arc<super::audit::AuditConfig>>,
 }
 
 const UC: &str = "/api/2.1/unity-catalog";
@@ -81,14 +83,18 @@ impl IntoResponse for AdminApiError {
             }
             other => other.to_string(),
         };
-        (
+        let mut response = (
             status,
             Json(wire::AdminError {
                 error_code: code.as_str().to_owned(),
                 message,
             }),
         )
-            .into_response()
+            .into_response();
+        response
+            .extensions_mut()
+            .insert(super::audit::ErrorCodeExt(code.as_str().to_owned()));
+        response
     }
 }
 
@@ -114,6 +120,9 @@ impl FromRequestParts<AdminState> for Admin {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim().to_owned());
         let name = state.service.admin_authenticate(token.as_deref()).await?;
+        if let Some(slot) = parts.extensions.get::<super::audit::AuditSlot>() {
+            slot.set(&format!("admin:{name}"), None);
+        }
         Ok(Self(format!("admin:{name}")))
     }
 }
@@ -350,6 +359,16 @@ async fn changes(
     ok(s.service.admin_changes(p.limit.unwrap_or(50)).await?)
 }
 
+/// `GET /metrics` (Prometheus text; the admin listener is 127.0.0.1 only, no token needed).
+async fn metrics(State(s): State<AdminState>) -> Response {
+    let mut r = s.service.render_metrics().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -401,6 +420,19 @@ pub fn build_admin_router(state: AdminState) -> Router {
         .route(&format!("{EXT}/policy/apply"), post(policy_apply))
         .route(&format!("{EXT}/recipients/{{name}}/preview"), get(preview))
         .route(&format!("{EXT}/changes"), get(changes))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            super::telemetry::TelemetryState {
+                telemetry: state.service.telemetry(),
+                routes: ADMIN_ROUTES,
+                prefix: String::new(),
+            },
+            super::telemetry::observe_requests,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.audit.clone(),
+            super::audit::audit_requests,
+        ))
         .with_state(state)
 }

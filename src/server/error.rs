@@ -53,6 +53,9 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response = (status, Json(ErrorBody::new(code, message))).into_response();
+        response
+            .extensions_mut()
+            .insert(super::audit::ErrorCodeExt(code.as_str().to_owned()));
         if let ServiceError::RangeNotSatisfiable { size } = self.0
             && let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}"))
         {

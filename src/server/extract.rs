@@ -29,9 +29,11 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts);
         let ip = client_ip(parts, &state.trusted_proxies);
-        Ok(Self(
-            state.service.authenticate(token.as_deref(), ip).await?,
-        ))
+        let principal = state.service.authenticate(token.as_deref(), ip).await?;
+        if let Some(slot) = parts.extensions.get::<super::audit::AuditSlot>() {
+            slot.set(&principal.recipient_name, Some(&principal.token_prefix));
+        }
+        Ok(Self(principal))
     }
 }
 

@@ -4,10 +4,12 @@
 //! result. Nothing here reaches the catalog, Delta logs or storage.
 
 pub mod admin;
+pub mod audit;
 mod error;
 mod extract;
 mod ndjson;
 pub mod router;
 mod routes;
+mod telemetry;
 
 pub use router::{AppState, PUBLIC_ROUTES, ROUTES, build_router};

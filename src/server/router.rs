@@ -22,6 +22,8 @@ pub struct AppState {
     pub bound_base: String,
     /// Proxies whose `X-Forwarded-For` is believed (empty = none, the default).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The audit log (every request is recorded when set).
+    pub audit: Option<std::sync::Arc<super::audit::AuditConfig>>,
 }
 
 /// The recipient API (relative to the prefix): method and path, as in
@@ -127,6 +129,8 @@ pub fn build_router(state: AppState) -> Router {
         );
     let root = Router::new()
         .route("/_lakeshare/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .route(
             "/api/2.1/unity-catalog/public/data_sharing_activation_info/{code}",
             get(activation::get_activation_info),
@@ -140,8 +144,22 @@ pub fn build_router(state: AppState) -> Router {
     } else {
         root.nest(&state.prefix, api)
     };
+    let audit = state.audit.clone();
+    let telemetry = super::telemetry::TelemetryState {
+        telemetry: state.service.telemetry(),
+        routes: ROUTES,
+        prefix: state.prefix.clone(),
+    };
     app.fallback(not_found)
         .layer(axum::middleware::from_fn(read_body_first))
+        .layer(axum::middleware::from_fn_with_state(
+            telemetry,
+            super::telemetry::observe_requests,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            audit,
+            super::audit::audit_requests,
+        ))
         .with_state(state)
 }
 

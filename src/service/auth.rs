@@ -20,6 +20,43 @@ impl Service {
         bearer: Option<&str>,
         client_ip: Option<IpAddr>,
     ) -> Result<Principal, ServiceError> {
+        let result = self
+            .authenticate_inner(bearer, client_ip)
+            .await
+            .and_then(|p| self.admit(p));
+        self.inner.telemetry.auth(match &result {
+            Ok(_) => "ok",
+            Err(ServiceError::Unauthenticated(m)) if m.starts_with("missing") => "missing",
+            Err(ServiceError::Unauthenticated(m)) if m.contains("revoked") => "revoked",
+            Err(ServiceError::Unauthenticated(m)) if m.contains("expired") => "expired",
+            Err(ServiceError::Unauthenticated(_)) => "invalid",
+            Err(ServiceError::Forbidden(_)) => "ip_denied",
+            Err(_) => "error",
+        });
+        result
+    }
+
+    /// Counts the request against the recipient's per-minute limit.
+    fn admit(&self, p: Principal) -> Result<Principal, ServiceError> {
+        let limits = self.inner.settings.limits.for_recipient(&p.properties);
+        self.inner
+            .limits
+            .admit_request(&p.recipient_id, &limits, self.now_ms())
+            .map_err(|e| ServiceError::TooManyRequests {
+                message: format!(
+                    "recipient limit of {} reached; retry in {} s",
+                    e.what, e.retry_after_s
+                ),
+                retry_after_s: e.retry_after_s,
+            })?;
+        Ok(p)
+    }
+
+    async fn authenticate_inner(
+        &self,
+        bearer: Option<&str>,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Principal, ServiceError> {
         let Some(presented) = bearer.map(str::trim).filter(|t| !t.is_empty()) else {
             if self.inner.settings.allow_anonymous {
                 return Ok(Principal::anonymous());

@@ -317,7 +317,7 @@ impl Service {
                 end_stream,
                 paging,
                 refresh_token: None,
-            }),
+            })?,
             Source::Changes {
                 commits,
                 timestamps,

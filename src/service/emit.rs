@@ -89,6 +89,10 @@ pub(crate) struct EmitContext {
     pub(crate) public_base: String,
     pub(crate) now_ms: i64,
     pub(crate) url_ttl_ms: i64,
+    /// Request telemetry (URLs signed, bytes vended).
+    pub(crate) telemetry: std::sync::Arc<super::telemetry::Telemetry>,
+    /// Per-recipient usage (files and bytes vended count against daily limits).
+    pub(crate) limits: std::sync::Arc<crate::domain::limits::LimitTracker>,
     pub(crate) batch: usize,
     /// Close with an `endStreamAction` (and report errors in it).
     pub(crate) end_stream: bool,
@@ -112,10 +116,22 @@ pub(crate) struct EmitOptions<'a> {
 
 impl crate::service::Service {
     /// An emitter context with this service's signer, keys and settings.
-    pub(crate) fn emit_context(&self, o: EmitOptions<'_>) -> EmitContext {
+    pub(crate) fn emit_context(&self, o: EmitOptions<'_>) -> Result<EmitContext, ServiceError> {
         let settings = &self.inner.settings;
+        let principal = o.auth.principal();
+        let limits = settings.limits.for_recipient(&principal.properties);
+        self.inner
+            .limits
+            .check_volume(&principal.recipient_id, &limits, o.now_ms)
+            .map_err(|e| ServiceError::TooManyRequests {
+                message: format!(
+                    "recipient limit of {} reached; retry in {} s",
+                    e.what, e.retry_after_s
+                ),
+                retry_after_s: e.retry_after_s,
+            })?;
         let url_ttl_ms = o.auth.table().url_ttl_ms.unwrap_or(settings.url_ttl_ms);
-        EmitContext {
+        Ok(EmitContext {
             id_hash: o.id_hash.unwrap_or(match o.format {
                 ResponseFormat::Parquet => FileIdHash::Parquet,
                 ResponseFormat::Delta => FileIdHash::Delta,
@@ -128,11 +144,13 @@ impl crate::service::Service {
             public_base: o.public_base.to_owned(),
             now_ms: o.now_ms,
             url_ttl_ms,
+            telemetry: self.inner.telemetry.clone(),
+            limits: self.inner.limits.clone(),
             batch: settings.sign_batch_size.max(1),
             end_stream: o.end_stream,
             paging: o.paging,
             refresh_token: o.refresh_token,
-        }
+        })
     }
 }
 
@@ -417,6 +435,31 @@ impl Emitter {
             let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
             self.ctx.signer.sign_batch(&ctx, &refs).await?
         };
+        let vended: i64 = plan
+            .iter()
+            .filter_map(|p| match p {
+                Picked::File { idx, .. } => self.file_at(*idx).map(|f| f.size.max(0)),
+                Picked::Other(_) => None,
+            })
+            .sum();
+        let files = plan
+            .iter()
+            .filter(|p| matches!(p, Picked::File { .. }))
+            .count() as u64;
+        self.ctx.limits.add_volume(
+            &self.ctx.auth.principal().recipient_id,
+            files,
+            u64::try_from(vended).unwrap_or(0),
+            self.ctx.now_ms,
+        );
+        self.ctx
+            .telemetry
+            .urls_signed
+            .fetch_add(signed.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.ctx.telemetry.bytes_vended.fetch_add(
+            u64::try_from(vended).unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let mut out = Vec::with_capacity(picked.len() * 512);
         for p in plan {
             let line = match p {

@@ -45,6 +45,7 @@ impl Service {
             "Snapshots built or refreshed.",
             stats.snapshot_builds.load(Ordering::Relaxed),
         );
+        self.inner.telemetry.render(&mut out);
         out
     }
 }

@@ -23,6 +23,7 @@ mod page_token;
 mod policy;
 mod query;
 mod resolve;
+pub mod telemetry;
 mod timestamp;
 
 use std::sync::Arc;
@@ -72,6 +73,8 @@ pub struct ServiceSettings {
     pub async_test_delay_ms: u64,
     /// Lifetime of directory-access credentials, seconds (`temporaryCredentialValiditySeconds`).
     pub temp_credential_validity_s: i64,
+    /// Global per-recipient limits (recipient properties `limit.*` override them).
+    pub limits: crate::domain::limits::Limits,
 }
 
 impl Default for ServiceSettings {
@@ -90,6 +93,7 @@ impl Default for ServiceSettings {
             async_result_ttl_ms: 3_600_000,
             async_test_delay_ms: 0,
             temp_credential_validity_s: 3600,
+            limits: crate::domain::limits::Limits::default(),
         }
     }
 }
@@ -111,6 +115,8 @@ struct Inner {
     settings: ServiceSettings,
     clock: ClockRef,
     temp_credentials: Option<Arc<TempCredentialIssuer>>,
+    telemetry: Arc<telemetry::Telemetry>,
+    limits: Arc<crate::domain::limits::LimitTracker>,
 }
 
 impl Service {
@@ -151,8 +157,21 @@ impl Service {
                 settings,
                 clock,
                 temp_credentials: None,
+                telemetry: Arc::new(telemetry::Telemetry::default()),
+                limits: Arc::new(crate::domain::limits::LimitTracker::default()),
             }),
         }
+    }
+
+    /// The request telemetry.
+    pub fn telemetry(&self) -> Arc<telemetry::Telemetry> {
+        self.inner.telemetry.clone()
+    }
+
+    /// Readiness: the state store answers.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.inner.catalog.active_recipient_count().await?;
+        Ok(())
     }
 
     fn now_ms(&self) -> i64 {

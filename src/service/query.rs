@@ -371,7 +371,7 @@ impl Service {
                 end_stream,
                 paging,
                 refresh_token,
-            }),
+            })?,
             source,
             Selection {
                 predicate,

@@ -318,6 +318,48 @@ pub async fn run(store: &dyn CatalogStore) {
     async_queries(store).await;
 
     managed_objects(store).await;
+
+    audit_log(store).await;
+}
+
+/// The audit tables: append, read back, and refuse UPDATE and DELETE.
+async fn audit_log(s: &dyn CatalogStore) {
+    use lakeshare::audit::AuditRecord;
+    use lakeshare::audit::chain::{GENESIS, SigningKey, link_hash, verify};
+    let mut prev = GENESIS.to_owned();
+    let mut records = Vec::new();
+    for seq in 1..=3 {
+        let body = format!("{{\"n\":{seq}}}");
+        let hash = link_hash("w", seq, &prev, &body);
+        records.push(AuditRecord {
+            writer: "w".into(),
+            seq,
+            at_ms: seq,
+            principal: Some("r".into()),
+            share: None,
+            table: None,
+            body,
+            prev_hash: prev.clone(),
+            hash: hash.clone(),
+        });
+        prev = hash;
+    }
+    s.append_audit(&records).await.unwrap();
+    let (_, key) = SigningKey::generate().unwrap();
+    s.append_checkpoint(&key.checkpoint("w", 3, &prev, 3))
+        .await
+        .unwrap();
+    let back = s.audit_records().await.unwrap();
+    assert_eq!(back, records);
+    let report = verify(
+        &back,
+        &s.audit_checkpoints().await.unwrap(),
+        Some(&key.public_b64()),
+    );
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.checkpoints_verified, 1);
+    // A duplicate position is refused (one chain per writer, no overwrite).
+    assert!(s.append_audit(&records[..1]).await.is_err());
 }
 
 fn table(name: &str, location: &str) -> TableDecl {
@@ -581,4 +623,34 @@ async fn async_queries(s: &dyn CatalogStore) {
         s.submit(q("5", "a", "k2", 20), 1, 100).await.unwrap(),
         Submission::Started(_)
     ));
+}
+
+/// As the serving connection (the role the server uses), UPDATE, DELETE (and on PostgreSQL
+/// TRUNCATE) of the audit tables fail.
+pub async fn audit_is_append_only(url: &str) {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    for sql in [
+        "UPDATE audit_events SET body = 'forged'",
+        "DELETE FROM audit_events",
+        "UPDATE audit_checkpoints SET hash = 'forged'",
+        "DELETE FROM audit_checkpoints",
+    ] {
+        let r = sqlx::query(sql).execute(&mut conn).await;
+        assert!(
+            r.is_err(),
+            "{sql} must fail on the append-only audit tables"
+        );
+        assert!(
+            r.err().unwrap().to_string().contains("append-only"),
+            "{sql}: refused for the wrong reason"
+        );
+    }
+    if url.starts_with("postgres") {
+        let r = sqlx::query("TRUNCATE audit_events")
+            .execute(&mut conn)
+            .await;
+        assert!(r.is_err(), "TRUNCATE must fail");
+    }
 }

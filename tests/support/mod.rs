@@ -39,6 +39,16 @@ pub async fn start(
     make_signer: impl FnOnce(KeyringRef) -> DynUrlSigner,
     settings: ServiceSettings,
 ) -> TestServer {
+    start_with_clock(tables, make_signer, settings, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with an injectable clock.
+pub async fn start_with_clock(
+    tables: &[(&str, PathBuf)],
+    make_signer: impl FnOnce(KeyringRef) -> DynUrlSigner,
+    settings: ServiceSettings,
+    clock: lakeshare::domain::clock::ClockRef,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let mut yaml =
         String::from("version: 1\nshares:\n- name: s\n  schemas:\n  - name: d\n    tables:\n");
@@ -82,7 +92,7 @@ pub async fn start(
         signer,
         keyring,
         settings,
-        Arc::new(SystemClock),
+        clock,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -93,6 +103,7 @@ pub async fn start(
         scheme: "http",
         bound_base: base.clone(),
         trusted_proxies: Vec::new(),
+        audit: None,
     });
     tokio::spawn(async move {
         axum::serve(

@@ -23,3 +23,23 @@ pub(crate) async fn metrics(
     );
     r
 }
+
+/// `GET /healthz`: the process is up.
+pub(crate) async fn healthz() -> Response {
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+/// `GET /readyz`: the state store answers (503 otherwise).
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    match state.service.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: state store unavailable\n",
+            )
+                .into_response()
+        }
+    }
+}

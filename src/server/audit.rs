@@ -1,0 +1,293 @@
+//! One audit event per request, from one place: a middleware around both routers. It
+//! identifies the route, lets the authentication extractors note who the caller was, records
+//! the outcome once the response head is ready, and commits the event before the response is
+//! sent. If the audit store fails and the log is fail-closed, the caller gets 503 instead of
+//! an unaudited answer.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use crate::audit::AuditEvent;
+use crate::audit::writer::AuditWriter;
+use crate::service::ServiceError;
+
+/// Where extractors note the authenticated caller for the audit event.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuditSlot(Arc<Mutex<(Option<String>, Option<String>)>>);
+
+impl AuditSlot {
+    /// Notes the principal and the token display prefix.
+    pub(crate) fn set(&self, principal: &str, token_prefix: Option<&str>) {
+        if let Ok(mut s) = self.0.lock() {
+            *s = (Some(principal.to_owned()), token_prefix.map(str::to_owned));
+        }
+    }
+
+    fn get(&self) -> (Option<String>, Option<String>) {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// The protocol error code of an error response (set by the error mappers).
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorCodeExt(pub(crate) String);
+
+/// How the log is wired into a router.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// The writer.
+    pub writer: AuditWriter,
+    /// Refuse requests (503) when an event cannot be committed.
+    pub fail_closed: bool,
+    /// Routes of this router (method, template), to name the route of each request.
+    pub routes: &'static [(&'static str, &'static str)],
+    /// Prefix stripped before matching (`/delta-sharing`).
+    pub prefix: String,
+}
+
+/// Request parameters that shape an answer (others, and any secret, are not recorded).
+const SHAPING: &[&str] = &[
+    "version",
+    "timestamp",
+    "startingVersion",
+    "endingVersion",
+    "startingTimestamp",
+    "endingTimestamp",
+    "maxResults",
+    "maxFiles",
+    "limitHint",
+    "includeHistoricalProtocol",
+    "includeRefreshToken",
+    "include_shared_data",
+    "max_files",
+    "allow_delete",
+    "catalog_name",
+    "schema_name",
+];
+/// Parameters recorded only as present (they carry opaque or long values).
+const PRESENCE: &[&str] = &[
+    "pageToken",
+    "refreshToken",
+    "jsonPredicateHints",
+    "predicateHints",
+    "queryId",
+];
+
+pub(crate) fn route_of(
+    routes: &[(&str, &str)],
+    method: &Method,
+    path: &str,
+) -> Option<(String, Vec<(String, String)>)> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    'outer: for (m, template) in routes {
+        let tsegs: Vec<&str> = template.trim_matches('/').split('/').collect();
+        if tsegs.len() != segs.len()
+            || !(m.eq_ignore_ascii_case(method.as_str()) || (*m == "GET" && method == Method::HEAD))
+        {
+            continue;
+        }
+        let mut captures = Vec::new();
+        for (t, s) in tsegs.iter().zip(&segs) {
+            if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                let v = percent_encoding::percent_decode_str(s).decode_utf8_lossy();
+                captures.push((name.to_owned(), v.into_owned()));
+            } else if t != s {
+                continue 'outer;
+            }
+        }
+        return Some(((*template).to_owned(), captures));
+    }
+    None
+}
+
+fn kind_of(route: &str, admin: bool) -> &'static str {
+    if admin {
+        return "admin";
+    }
+    match route {
+        r if r.starts_with("/files/") => "file",
+        r if r.ends_with("/query") => "query",
+        r if r.ends_with("/changes") => "changes",
+        r if r.contains("/queries/") => "async_query",
+        r if r.ends_with("/metadata") => "metadata",
+        r if r.ends_with("/version") || r.ends_with("{table}") => "version",
+        r if r.ends_with("/temporary-table-credentials") => "temporary_credentials",
+        r if r.contains("data_sharing_activation") => "activation",
+        "unmatched" => "unmatched",
+        _ => "list",
+    }
+}
+
+fn shaping_params(
+    query: Option<&str>,
+    body: &[u8],
+    out: &mut std::collections::BTreeMap<String, String>,
+) {
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if SHAPING.contains(&k.as_ref()) {
+            out.insert(k.into_owned(), v.chars().take(200).collect());
+        } else if PRESENCE.contains(&k.as_ref()) {
+            out.insert(k.into_owned(), "present".to_owned());
+        }
+    }
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body) {
+        for (k, v) in map {
+            if SHAPING.contains(&k.as_str()) {
+                let text = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                out.insert(k, text.chars().take(200).collect());
+            } else if PRESENCE.contains(&k.as_str()) {
+                out.insert(k, "present".to_owned());
+            }
+        }
+    }
+}
+
+/// The middleware.
+pub(crate) async fn audit_requests(
+    State(cfg): State<Option<Arc<AuditConfig>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(cfg) = cfg else {
+        return next.run(request).await;
+    };
+    // Probes and scrapes are not data access.
+    if matches!(
+        request.uri().path(),
+        "/healthz" | "/readyz" | "/_lakeshare/metrics" | "/metrics"
+    ) {
+        return next.run(request).await;
+    }
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (mut parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 2 * 1024 * 1024).await else {
+        return ApiError(ServiceError::Malformed(
+            "the request body is too large".into(),
+        ))
+        .into_response();
+    };
+    let path = parts.uri.path().to_owned();
+    let inner = path.strip_prefix(&cfg.prefix).unwrap_or(&path);
+    let admin = cfg.prefix.is_empty()
+        && cfg
+            .routes
+            .first()
+            .is_some_and(|(_, r)| r.starts_with("/api/"));
+    let (route, captures) = route_of(cfg.routes, &parts.method, inner)
+        .or_else(|| route_of(crate::server::PUBLIC_ROUTES, &parts.method, &path))
+        .unwrap_or_else(|| ("unmatched".to_owned(), Vec::new()));
+    let slot = AuditSlot::default();
+    parts.extensions.insert(slot.clone());
+    let client_ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let user_agent = parts
+        .headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect());
+    let mut params = std::collections::BTreeMap::new();
+    shaping_params(parts.uri.query(), &bytes, &mut params);
+    let method = parts.method.to_string();
+    let file_recipient =
+        url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "r")
+            .map(|(_, v)| v.into_owned());
+    let mut response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let status = response.status().as_u16();
+    let (mut principal, token_prefix) = slot.get();
+    let kind = kind_of(&route, admin);
+    if principal.is_none() && kind == "file" && status < 300 {
+        principal = file_recipient.map(|r| format!("recipient-id:{r}"));
+    }
+    let capture = |name: &str| {
+        captures
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let event = AuditEvent {
+        id: uuid::Uuid::new_v4().to_string(),
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        request_id: request_id.clone(),
+        kind: kind.to_owned(),
+        method,
+        route: route.clone(),
+        principal,
+        token_prefix,
+        client_ip,
+        user_agent,
+        share: capture("share").or_else(|| capture("name").filter(|_| route.contains("/shares/"))),
+        schema: capture("schema"),
+        table: capture("table").or_else(|| capture("full_name")),
+        table_version: response
+            .headers()
+            .get("delta-table-version")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
+        params,
+        status,
+        error_code: response
+            .extensions()
+            .get::<ErrorCodeExt>()
+            .map(|e| e.0.clone()),
+        duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+    };
+    if let Err(e) = cfg.writer.record(event).await {
+        tracing::error!(error = %e, request_id = %request_id, "cannot write the audit event");
+        if cfg.fail_closed {
+            response = ApiError(ServiceError::Unavailable(
+                "the audit log is unavailable; the request was not served".to_owned(),
+            ))
+            .into_response();
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_named_and_their_parts_captured() {
+        let routes = crate::server::ROUTES;
+        let (r, caps) = route_of(
+            routes,
+            &Method::POST,
+            "/shares/s%201/schemas/d/tables/t/query",
+        )
+        .unwrap_or_else(|| unreachable!());
+        assert_eq!(r, "/shares/{share}/schemas/{schema}/tables/{table}/query");
+        assert_eq!(caps[0], ("share".to_owned(), "s 1".to_owned()));
+        assert_eq!(kind_of(&r, false), "query");
+        assert!(route_of(routes, &Method::GET, "/nope").is_none());
+        let mut p = std::collections::BTreeMap::new();
+        shaping_params(
+            Some("maxResults=5&pageToken=SECRET"),
+            br#"{"version": 3, "refreshToken": "SECRET2", "predicateHints": ["a"]}"#,
+            &mut p,
+        );
+        assert_eq!(p["maxResults"], "5");
+        assert_eq!(p["version"], "3");
+        assert_eq!(p["pageToken"], "present");
+        assert!(!format!("{p:?}").contains("SECRET"));
+    }
+}

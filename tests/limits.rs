@@ -1,0 +1,94 @@
+//! Per-recipient limits with an injectable clock: requests per minute answer 429 with
+//! `Retry-After` until the next minute; a daily bytes quota stops further file URLs until the
+//! next UTC day.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use lakeshare::domain::clock::ManualClock;
+use lakeshare::domain::limits::Limits;
+use lakeshare::service::ServiceSettings;
+
+const DAY: i64 = 86_400_000;
+
+async fn get(client: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {
+    client.get(url).bearer_auth(token).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn requests_per_minute_are_limited_until_the_next_minute() {
+    let clock = ManualClock::at(100 * DAY + 10_000);
+    let server = support::start_with_clock(
+        &[("plain", support::golden("plain-unpartitioned"))],
+        support::local_signer,
+        ServiceSettings {
+            limits: Limits {
+                requests_per_minute: Some(3),
+                ..Limits::default()
+            },
+            ..ServiceSettings::default()
+        },
+        clock.clone(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/shares", server.base);
+    for _ in 0..3 {
+        assert_eq!(get(&client, &url, &server.token).await.status(), 200);
+    }
+    let refused = get(&client, &url, &server.token).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused.headers()["retry-after"].to_str().unwrap(),
+        "50",
+        "seconds until the next minute"
+    );
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["errorCode"], "RESOURCE_EXHAUSTED");
+    clock.set(100 * DAY + 60_000);
+    assert_eq!(get(&client, &url, &server.token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_daily_bytes_quota_stops_file_urls_until_the_next_day() {
+    let clock = ManualClock::at(100 * DAY + 1_000);
+    let server = support::start_with_clock(
+        &[("plain", support::golden("plain-unpartitioned"))],
+        support::local_signer,
+        ServiceSettings {
+            limits: Limits {
+                bytes_per_day: Some(1),
+                ..Limits::default()
+            },
+            ..ServiceSettings::default()
+        },
+        clock.clone(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let query = format!("{}/shares/s/schemas/d/tables/plain/query", server.base);
+    let post = || {
+        client
+            .post(&query)
+            .bearer_auth(&server.token)
+            .json(&serde_json::json!({}))
+            .send()
+    };
+    let first = post().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.text().await.unwrap().contains("\"file\""));
+    let second = post().await.unwrap();
+    assert_eq!(second.status(), 429, "the quota is used up");
+    let retry: i64 = second.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(retry, (DAY - 1_000) / 1000);
+    // Listing still works: the quota is about data, not metadata.
+    let list = get(&client, &format!("{}/shares", server.base), &server.token).await;
+    assert_eq!(list.status(), 200);
+    clock.set(101 * DAY);
+    assert_eq!(post().await.unwrap().status(), 200, "a new day");
+}
