@@ -7,6 +7,8 @@
 //! `writer` appends events for one process; the `AuditStore` port is implemented by the
 //! catalog.
 
+pub mod alerts;
+pub mod anomaly;
 pub mod chain;
 pub mod event;
 pub mod writer;
@@ -32,6 +34,8 @@ pub enum AuditError {
 pub trait AuditStore: Send + Sync + std::fmt::Debug {
     /// Appends records (one transaction).
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), AuditError>;
+    /// Checks that a record could be appended now (inserts one and rolls it back).
+    async fn probe_audit(&self) -> Result<(), AuditError>;
     /// Appends a checkpoint.
     async fn append_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), AuditError>;
     /// All records, by writer and sequence.

@@ -25,6 +25,7 @@ struct Shared {
     pending: Mutex<Pending>,
     wake: Notify,
     head: Mutex<Head>,
+    healthy: std::sync::atomic::AtomicBool,
 }
 
 /// The audit writer of this process.
@@ -61,6 +62,7 @@ impl AuditWriter {
                 hash: GENESIS.to_owned(),
                 checkpointed: 0,
             }),
+            healthy: std::sync::atomic::AtomicBool::new(true),
         });
         let bg = shared.clone();
         tokio::spawn(async move {
@@ -70,6 +72,22 @@ impl AuditWriter {
             }
         });
         Self { shared }
+    }
+
+    /// Checks that the store would take a record now (nothing is written).
+    pub async fn probe(&self) -> Result<(), AuditError> {
+        let r = self.shared.store.probe_audit().await;
+        self.shared
+            .healthy
+            .store(r.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        r
+    }
+
+    /// Whether the last commit succeeded.
+    pub fn healthy(&self) -> bool {
+        self.shared
+            .healthy
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This chain's id.
@@ -84,7 +102,9 @@ impl AuditWriter {
         self.shared.wake.notify_one();
         match rx.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(AuditError::Unavailable(e)),
+            Ok(Err(e)) => Err(AuditError::Unavailable(
+                e.trim_start_matches("audit store unavailable: ").to_owned(),
+            )),
             Err(_) => Err(AuditError::Unavailable("audit writer stopped".into())),
         }
     }
@@ -146,6 +166,8 @@ async fn commit(s: &Shared) {
             prev = hash;
         }
         let outcome = s.store.append_audit(&records).await;
+        s.healthy
+            .store(outcome.is_ok(), std::sync::atomic::Ordering::Relaxed);
         if outcome.is_ok() {
             head.seq = seq;
             head.hash = prev;

@@ -35,6 +35,18 @@ impl AuditStore for SqlCatalog {
         tx.commit().await.map_err(unavailable)
     }
 
+    async fn probe_audit(&self) -> Result<(), AuditError> {
+        let mut tx = self.pool().begin().await.map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO audit_events (writer, seq, at, body, prev_hash, hash) \
+             VALUES ('probe', -1, 0, '{}', '', '')",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.rollback().await.map_err(unavailable)
+    }
+
     async fn append_checkpoint(&self, c: &Checkpoint) -> Result<(), AuditError> {
         sqlx::query(
             "INSERT INTO audit_checkpoints (writer, seq, hash, at, key_id, signature) \

@@ -211,12 +211,23 @@ pub async fn start(
         config.endpoint
     );
     let audit = super::audit::start_writer(config, wired.catalog.clone())?;
+    let anomalies = config.anomalies.as_ref().map(|(rules, webhook)| {
+        let sink = crate::audit::alerts::AlertSink::start(
+            webhook.clone().unwrap_or_default(),
+            audit.clone(),
+        );
+        (
+            std::sync::Arc::new(crate::audit::anomaly::AnomalyDetector::new(rules.clone())),
+            sink,
+        )
+    });
     let audit_for = |routes: &'static [(&'static str, &'static str)], prefix: &str| {
         Some(std::sync::Arc::new(crate::server::audit::AuditConfig {
             writer: audit.clone(),
             fail_closed: config.audit_fail_closed,
             routes,
             prefix: prefix.to_owned(),
+            anomalies: anomalies.clone(),
         }))
     };
     let app = build_router(AppState {

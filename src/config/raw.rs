@@ -15,6 +15,7 @@ pub(crate) struct RawConfig {
     pub(crate) audit_fail_closed: Option<bool>,
     pub(crate) audit_checkpoint_every: Option<i64>,
     pub(crate) limits: Option<RawLimits>,
+    pub(crate) anomalies: Option<RawAnomalies>,
     pub(crate) authorization: Option<RawAuthorization>,
     pub(crate) ssl: Option<RawSsl>,
     pub(crate) host: Option<String>,
@@ -99,6 +100,18 @@ pub(crate) struct RawLimits {
     pub(crate) bytes_per_day: Option<u64>,
 }
 
+/// Anomaly rules and their webhook (Lakeshare extension).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawAnomalies {
+    pub(crate) webhook_url: Option<String>,
+    pub(crate) volume_factor: Option<f64>,
+    pub(crate) volume_min_requests: Option<u64>,
+    pub(crate) baseline_minutes: Option<u64>,
+    pub(crate) allowed_window: Option<String>,
+    pub(crate) probe_threshold: Option<u64>,
+}
+
 /// A recipient of a policy file (Lakeshare extension; never a token).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -167,6 +180,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ("auditFailClosed", Support::Yes),
     ("auditCheckpointEvery", Support::Yes),
     ("limits", Support::Yes),
+    ("anomalies", Support::Yes),
     ("asyncQueryMaxConcurrentPerRecipient", Support::Yes),
     ("asyncQueryResultTtlSeconds", Support::Yes),
     ("deltaTableCacheSize", Support::Yes),

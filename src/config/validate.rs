@@ -81,6 +81,8 @@ pub struct Config {
     /// Lakeshare extension `auditCheckpointEvery` (default 1000 events; also every 30 s and at
     /// shutdown).
     pub audit_checkpoint_every: i64,
+    /// Lakeshare extension `anomalies`: rules and the webhook URL their alerts go to.
+    pub anomalies: Option<(crate::audit::anomaly::AnomalyRules, Option<String>)>,
     /// Lakeshare extension `limits`: global per-recipient limits.
     pub limits: crate::domain::limits::Limits,
     /// `temporaryCredentialValiditySeconds`: lifetime of directory-access credentials.
@@ -461,6 +463,33 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
         storage_self_test: raw.storage_self_test.unwrap_or(true),
         audit_signing_key_file: raw.audit_signing_key_file.map(|f| base_dir.join(f)),
         audit_fail_closed: raw.audit_fail_closed.unwrap_or(true),
+        anomalies: raw
+            .anomalies
+            .map(|a| {
+                let d = crate::audit::anomaly::AnomalyRules::default();
+                Ok::<_, String>((
+                    crate::audit::anomaly::AnomalyRules {
+                        volume_factor: a
+                            .volume_factor
+                            .filter(|f| *f > 1.0)
+                            .unwrap_or(d.volume_factor),
+                        volume_min_requests: a.volume_min_requests.unwrap_or(d.volume_min_requests),
+                        baseline_minutes: a.baseline_minutes.unwrap_or(d.baseline_minutes),
+                        window: a
+                            .allowed_window
+                            .as_deref()
+                            .map(crate::audit::anomaly::parse_window)
+                            .transpose()
+                            .map_err(|e| format!("anomalies.allowedWindow: {e}"))?,
+                        probe_threshold: a
+                            .probe_threshold
+                            .filter(|n| *n > 0)
+                            .unwrap_or(d.probe_threshold),
+                    },
+                    a.webhook_url,
+                ))
+            })
+            .transpose()?,
         limits: raw
             .limits
             .map(|l| crate::domain::limits::Limits {

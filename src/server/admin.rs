@@ -370,14 +370,18 @@ async fn metrics(State(s): State<AdminState>) -> Response {
 }
 
 async fn not_found() -> Response {
-    (
+    let mut r = (
         StatusCode::NOT_FOUND,
         Json(wire::AdminError {
             error_code: "RESOURCE_DOES_NOT_EXIST".to_owned(),
             message: "no such endpoint".to_owned(),
         }),
     )
-        .into_response()
+        .into_response();
+    r.extensions_mut().insert(super::audit::ErrorCodeExt(
+        "RESOURCE_DOES_NOT_EXIST".to_owned(),
+    ));
+    r
 }
 
 /// Builds the admin router.

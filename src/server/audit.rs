@@ -50,6 +50,11 @@ pub struct AuditConfig {
     pub routes: &'static [(&'static str, &'static str)],
     /// Prefix stripped before matching (`/delta-sharing`).
     pub prefix: String,
+    /// Anomaly rules and where their alerts go.
+    pub anomalies: Option<(
+        Arc<crate::audit::anomaly::AnomalyDetector>,
+        crate::audit::alerts::AlertSink,
+    )>,
 }
 
 /// Request parameters that shape an answer (others, and any secret, are not recorded).
@@ -85,17 +90,21 @@ pub(crate) fn route_of(
     method: &Method,
     path: &str,
 ) -> Option<(String, Vec<(String, String)>)> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // Exact segments: a trailing or doubled slash is another (unmatched) path.
+    let segs: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
     'outer: for (m, template) in routes {
-        let tsegs: Vec<&str> = template.trim_matches('/').split('/').collect();
-        if tsegs.len() != segs.len()
-            || !(m.eq_ignore_ascii_case(method.as_str()) || (*m == "GET" && method == Method::HEAD))
-        {
+        let tsegs: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+        let method_ok =
+            m.eq_ignore_ascii_case(method.as_str()) || (*m == "GET" && method == Method::HEAD);
+        if tsegs.len() != segs.len() || !method_ok {
             continue;
         }
         let mut captures = Vec::new();
         for (t, s) in tsegs.iter().zip(&segs) {
             if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                if s.is_empty() {
+                    continue 'outer;
+                }
                 let v = percent_encoding::percent_decode_str(s).decode_utf8_lossy();
                 captures.push((name.to_owned(), v.into_owned()));
             } else if t != s {
@@ -105,6 +114,15 @@ pub(crate) fn route_of(
         return Some(((*template).to_owned(), captures));
     }
     None
+}
+
+/// The path below the router's prefix (`None` when the path is outside it).
+pub(crate) fn below_prefix<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
+    if prefix.is_empty() {
+        return Some(path);
+    }
+    path.strip_prefix(prefix)
+        .filter(|rest| rest.starts_with('/'))
 }
 
 fn kind_of(route: &str, admin: bool) -> &'static str {
@@ -152,6 +170,22 @@ fn shaping_params(
     }
 }
 
+/// Largest request body (as `router::read_body_first`).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+fn too_large() -> Response {
+    let mut r = ApiError(ServiceError::Malformed(format!(
+        "the request body is larger than {MAX_BODY_BYTES} bytes"
+    )))
+    .into_response();
+    *r.status_mut() = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+    r.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    r
+}
+
 /// The middleware.
 pub(crate) async fn audit_requests(
     State(cfg): State<Option<Arc<AuditConfig>>>,
@@ -171,20 +205,15 @@ pub(crate) async fn audit_requests(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (mut parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 2 * 1024 * 1024).await else {
-        return ApiError(ServiceError::Malformed(
-            "the request body is too large".into(),
-        ))
-        .into_response();
-    };
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.ok();
     let path = parts.uri.path().to_owned();
-    let inner = path.strip_prefix(&cfg.prefix).unwrap_or(&path);
     let admin = cfg.prefix.is_empty()
         && cfg
             .routes
             .first()
             .is_some_and(|(_, r)| r.starts_with("/api/"));
-    let (route, captures) = route_of(cfg.routes, &parts.method, inner)
+    let (route, captures) = below_prefix(&cfg.prefix, &path)
+        .and_then(|inner| route_of(cfg.routes, &parts.method, inner))
         .or_else(|| route_of(crate::server::PUBLIC_ROUTES, &parts.method, &path))
         .unwrap_or_else(|| ("unmatched".to_owned(), Vec::new()));
     let slot = AuditSlot::default();
@@ -199,15 +228,39 @@ pub(crate) async fn audit_requests(
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(200).collect());
     let mut params = std::collections::BTreeMap::new();
-    shaping_params(parts.uri.query(), &bytes, &mut params);
+    shaping_params(
+        parts.uri.query(),
+        bytes.as_deref().unwrap_or_default(),
+        &mut params,
+    );
     let method = parts.method.to_string();
     let file_recipient =
         url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .find(|(k, _)| k == "r")
             .map(|(_, v)| v.into_owned());
-    let mut response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    // A change (anything but GET/HEAD, and redeeming an activation link) is only carried out
+    // when its event can be written; after a failed write, every request first checks that
+    // the log works again.
+    let mutating = !matches!(parts.method, Method::GET | Method::HEAD)
+        || route.ends_with("/data_sharing_activation/{code}");
+    let refuse =
+        cfg.fail_closed && (mutating || !cfg.writer.healthy()) && cfg.writer.probe().await.is_err();
+    let mut response = if refuse {
+        // The last write failed: refuse before doing anything; recording this refusal is the
+        // probe that brings the log back.
+        ApiError(ServiceError::Unavailable(
+            "the audit log is unavailable; the request was not served".to_owned(),
+        ))
+        .into_response()
+    } else {
+        match bytes {
+            Some(bytes) => {
+                next.run(Request::from_parts(parts, Body::from(bytes)))
+                    .await
+            }
+            None => too_large(),
+        }
+    };
     let status = response.status().as_u16();
     let (mut principal, token_prefix) = slot.get();
     let kind = kind_of(&route, admin);
@@ -247,13 +300,25 @@ pub(crate) async fn audit_requests(
             .map(|e| e.0.clone()),
         duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
     };
+    let who = event
+        .principal
+        .clone()
+        .or_else(|| event.client_ip.as_ref().map(|ip| format!("ip:{ip}")));
+    let (at_ms, status) = (event.at_ms, event.status);
     if let Err(e) = cfg.writer.record(event).await {
         tracing::error!(error = %e, request_id = %request_id, "cannot write the audit event");
         if cfg.fail_closed {
             response = ApiError(ServiceError::Unavailable(
-                "the audit log is unavailable; the request was not served".to_owned(),
+                "the audit log is unavailable: the answer is withheld (the request may have \
+                 taken effect; check before retrying a change)"
+                    .to_owned(),
             ))
             .into_response();
+        }
+    }
+    if let (Some((detector, sink)), Some(who)) = (&cfg.anomalies, who) {
+        for hit in detector.observe(&who, status, at_ms) {
+            sink.raise(&hit).await;
         }
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {

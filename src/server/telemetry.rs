@@ -34,8 +34,8 @@ pub(crate) async fn observe_requests(
     let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    let inner = path.strip_prefix(&st.prefix).unwrap_or(&path);
-    let route = super::audit::route_of(st.routes, &method, inner)
+    let route = super::audit::below_prefix(&st.prefix, &path)
+        .and_then(|inner| super::audit::route_of(st.routes, &method, inner))
         .or_else(|| super::audit::route_of(super::PUBLIC_ROUTES, &method, &path))
         .map_or_else(|| "unmatched".to_owned(), |(r, _)| r);
     st.telemetry.observe(
