@@ -26,6 +26,43 @@ struct Shared {
     wake: Notify,
     head: Mutex<Head>,
     healthy: std::sync::atomic::AtomicBool,
+    sink: Option<JsonlSink>,
+}
+
+/// An additional copy of every committed record, as JSON lines, for shipping to a SIEM; the
+/// file is rotated (renamed with a timestamp suffix) when it grows past `max_bytes`.
+#[derive(Debug, Clone)]
+pub struct JsonlSink {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Rotation size.
+    pub max_bytes: u64,
+}
+
+impl JsonlSink {
+    fn append(&self, records: &[AuditRecord]) -> std::io::Result<()> {
+        use std::io::Write as _;
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.len() >= self.max_bytes) {
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+            let mut rotated = self.path.clone().into_os_string();
+            rotated.push(format!(".{stamp}"));
+            std::fs::rename(&self.path, rotated)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        let mut buf = String::new();
+        for r in records {
+            let line = serde_json::json!({
+                "writer": r.writer, "seq": r.seq, "hash": r.hash, "prev_hash": r.prev_hash,
+                "event": serde_json::from_str::<serde_json::Value>(&r.body).unwrap_or_default(),
+            });
+            buf.push_str(&line.to_string());
+            buf.push('\n');
+        }
+        f.write_all(buf.as_bytes())
+    }
 }
 
 /// The audit writer of this process.
@@ -50,6 +87,17 @@ impl AuditWriter {
         key: Option<SigningKey>,
         checkpoint_every: i64,
     ) -> Self {
+        Self::start_with_sink(writer, store, key, checkpoint_every, None)
+    }
+
+    /// [`Self::start`], also appending every committed record to `sink`.
+    pub fn start_with_sink(
+        writer: String,
+        store: Arc<dyn AuditStore>,
+        key: Option<SigningKey>,
+        checkpoint_every: i64,
+        sink: Option<JsonlSink>,
+    ) -> Self {
         let shared = Arc::new(Shared {
             writer,
             store,
@@ -63,6 +111,7 @@ impl AuditWriter {
                 checkpointed: 0,
             }),
             healthy: std::sync::atomic::AtomicBool::new(true),
+            sink,
         });
         let bg = shared.clone();
         tokio::spawn(async move {
@@ -169,6 +218,11 @@ async fn commit(s: &Shared) {
         s.healthy
             .store(outcome.is_ok(), std::sync::atomic::Ordering::Relaxed);
         if outcome.is_ok() {
+            if let Some(sink) = &s.sink
+                && let Err(e) = sink.append(&records)
+            {
+                tracing::warn!(error = %e, path = %sink.path.display(), "cannot append to the audit JSON-lines file");
+            }
             head.seq = seq;
             head.hash = prev;
             if head.seq - head.checkpointed >= s.checkpoint_every

@@ -34,6 +34,24 @@ pub enum AuditCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// A per-partner access report: requests by kind, tables and versions read, refusals,
+    /// source addresses, and a chart of activity per day (Markdown or HTML).
+    Report {
+        /// Recipient name.
+        #[arg(long)]
+        recipient: String,
+        /// From (RFC 3339, inclusive).
+        #[arg(long)]
+        from: Option<String>,
+        /// To (RFC 3339, exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// `md` or `html`.
+        #[arg(long, default_value = "md")]
+        format: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Export events as JSON lines or CSV.
     Export {
         /// `jsonl` or `csv`.
@@ -79,11 +97,18 @@ pub fn start_writer(config: &Config, catalog: DynCatalog) -> anyhow::Result<Audi
         );
     }
     let store: Arc<dyn AuditStore> = catalog;
-    Ok(AuditWriter::start(
+    Ok(AuditWriter::start_with_sink(
         uuid::Uuid::new_v4().to_string(),
         store,
         key,
         config.audit_checkpoint_every,
+        config
+            .audit_jsonl
+            .as_ref()
+            .map(|(path, max)| crate::audit::writer::JsonlSink {
+                path: path.clone(),
+                max_bytes: *max,
+            }),
     ))
 }
 
@@ -203,6 +228,44 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
                 );
             }
             println!("audit log OK");
+            Ok(())
+        }
+        AuditCommand::Report {
+            recipient,
+            from,
+            to,
+            format,
+            store,
+        } => {
+            let (from_ms, to_ms) = (ms(&from, "from")?, ms(&to, "to")?);
+            if format != "md" && format != "html" {
+                bail!("--format '{format}': use md or html");
+            }
+            let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
+            let mut events = Vec::new();
+            for r in catalog.audit_records().await? {
+                if from_ms.is_some_and(|f| r.at_ms < f) || to_ms.is_some_and(|t| r.at_ms >= t) {
+                    continue;
+                }
+                let e: AuditEvent = serde_json::from_str(&r.body)?;
+                if e.principal.as_deref() == Some(recipient.as_str()) {
+                    events.push(e);
+                }
+            }
+            let period = format!(
+                "{} to {}",
+                from.as_deref().unwrap_or("the beginning"),
+                to.as_deref().unwrap_or("now")
+            );
+            let f = super::audit_report::figures(&events);
+            print!(
+                "{}",
+                if format == "html" {
+                    super::audit_report::html(&recipient, &period, &f)
+                } else {
+                    super::audit_report::markdown(&recipient, &period, &f)
+                }
+            );
             Ok(())
         }
         AuditCommand::Export {

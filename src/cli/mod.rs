@@ -4,6 +4,7 @@
 pub mod admin_client;
 mod admin_cmds;
 pub mod audit;
+mod audit_report;
 mod check;
 mod demo;
 mod keys;

@@ -81,6 +81,9 @@ pub struct Config {
     /// Lakeshare extension `auditCheckpointEvery` (default 1000 events; also every 30 s and at
     /// shutdown).
     pub audit_checkpoint_every: i64,
+    /// Lakeshare extension `auditJsonlFile`: also append every audit record to this file
+    /// (rotated at `auditJsonlMaxBytes`, default 100 MiB).
+    pub audit_jsonl: Option<(PathBuf, u64)>,
     /// Lakeshare extension `anomalies`: rules and the webhook URL their alerts go to.
     pub anomalies: Option<(crate::audit::anomaly::AnomalyRules, Option<String>)>,
     /// Lakeshare extension `limits`: global per-recipient limits.
@@ -463,6 +466,13 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
         storage_self_test: raw.storage_self_test.unwrap_or(true),
         audit_signing_key_file: raw.audit_signing_key_file.map(|f| base_dir.join(f)),
         audit_fail_closed: raw.audit_fail_closed.unwrap_or(true),
+        audit_jsonl: match raw.audit_jsonl_file {
+            None => None,
+            Some(f) => Some((
+                base_dir.join(f),
+                positive("auditJsonlMaxBytes", raw.audit_jsonl_max_bytes, 100 << 20)? as u64,
+            )),
+        },
         anomalies: raw
             .anomalies
             .map(|a| {
