@@ -164,7 +164,7 @@ pub fn html(recipient: &str, period: &str, f: &Figures) -> String {
     for ip in &f.source_ips {
         let _ = write!(out, "<li>{}</li>", esc(ip));
     }
-    let _ = write!(out, "</ul></body></html>\n");
+    let _ = writeln!(out, "</ul></body></html>");
     out
 }
 
