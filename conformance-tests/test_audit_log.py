@@ -94,7 +94,7 @@ REQUIRED = {
 # Field order of the canonical event body.
 BODY_ORDER = ["id", "at_ms", "request_id", "kind", "method", "route", "principal", "token_prefix", "client_ip",
               "user_agent", "share", "schema", "table", "table_version", "params", "status", "error_code",
-              "duration_ms"]
+              "duration_ms", "files", "bytes", "incomplete"]
 
 
 def now_ms():
@@ -421,6 +421,20 @@ def _assert_body_order(ev, raw):
     pos = [BODY_ORDER.index(k) for k in keys]
     assert pos == sorted(pos), f"event fields out of canonical order: {keys}"
     assert raw == json.dumps(ev, separators=(",", ":"), ensure_ascii=False), f"body is not compact JSON: {raw}"
+
+
+def test_streamed_answers_record_files_and_bytes_vended(ctx):
+    """A query's event is written when its body ends and counts the files (and their bytes) whose
+    URLs the body handed out."""
+    r = ctx.s.api("alice").query("s", "d", "t", {})
+    assert r.status_code == 200
+    lines = [json.loads(l) for l in r.text.splitlines() if l.strip()]
+    files = [l["file"] for l in lines if "file" in l]
+    rid = r.headers["x-request-id"]
+    ev = next(json.loads(e["body"]) for e in ctx.s.events() if json.loads(e["body"])["request_id"] == rid)
+    assert ev["files"] == len(files) > 0, ev
+    assert ev["bytes"] == sum(int(f["size"]) for f in files), ev
+    assert "incomplete" not in ev
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/_lakeshare/metrics"])

@@ -31,7 +31,12 @@ def test_report_figures_match_the_generated_activity(lakeshare_bin, tables, tmp_
     md = srv.lakeshare(lakeshare_bin, "audit", "report", "--recipient", "acme", "--state", state).stdout
     assert "Requests: **6**" in md, md
     versions = ", ".join(str(v) for v in sorted({0, 1, latest}))
-    assert re.search(rf"\| s\.d\.t \| 3 \| {re.escape(versions)} \|", md), md
+    m = re.search(rf"\| s\.d\.t \| 3 \| {re.escape(versions)} \| (\d+) \| (\d+) \|", md)
+    assert m, md
+    exported_all = [json.loads(l) for l in srv.lakeshare(lakeshare_bin, "audit", "export", "--state", state,
+                                                         "--recipient", "acme").stdout.splitlines()]
+    assert int(m.group(1)) == sum(e.get("files", 0) for e in exported_all if e["kind"] == "query") > 0
+    assert int(m.group(2)) == sum(e.get("bytes", 0) for e in exported_all if e["kind"] == "query") > 0
     assert "| 404 | 1 |" in md and "- 127.0.0.1" in md
     html = srv.lakeshare(lakeshare_bin, "audit", "report", "--recipient", "acme", "--state", state,
                          "--format", "html").stdout

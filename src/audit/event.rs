@@ -54,6 +54,15 @@ pub struct AuditEvent {
     /// Protocol error code, for errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
-    /// Handling time (ms), up to the response head.
+    /// Handling time (ms): to the end of a streamed body, else to the response head.
     pub duration_ms: i64,
+    /// Files whose URLs were handed out (queries and change feeds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
+    /// Bytes of those files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// The streamed body did not complete (client gone or a failure mid-stream).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }

@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod anomaly;
 pub mod chain;
 pub mod event;
+pub mod vended;
 pub mod writer;
 
 use async_trait::async_trait;

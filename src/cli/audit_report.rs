@@ -15,6 +15,8 @@ pub struct Figures {
     pub by_kind: BTreeMap<String, usize>,
     /// Per table (`share.schema.table`): data requests (query, changes) and versions read.
     pub tables: BTreeMap<String, (usize, BTreeSet<i64>)>,
+    /// Per table: files and bytes vended.
+    pub vended: BTreeMap<String, (u64, u64)>,
     /// Refused requests by status.
     pub denials: BTreeMap<u16, usize>,
     /// Source addresses.
@@ -49,11 +51,14 @@ pub fn figures(events: &[AuditEvent]) -> Figures {
                 e.schema.as_deref().unwrap_or_default(),
                 e.table.as_deref().unwrap_or_default()
             );
-            let entry = f.tables.entry(name).or_default();
+            let entry = f.tables.entry(name.clone()).or_default();
             entry.0 += 1;
             if let Some(v) = e.table_version {
                 entry.1.insert(v);
             }
+            let v = f.vended.entry(name).or_default();
+            v.0 += e.files.unwrap_or(0);
+            v.1 += e.bytes.unwrap_or(0);
         }
     }
     f
@@ -81,10 +86,12 @@ pub fn markdown(recipient: &str, period: &str, f: &Figures) -> String {
     }
     let _ = writeln!(
         out,
-        "\n## Tables read\n\n| Table | Data requests | Versions read |\n|---|---:|---|"
+        "\n## Tables read\n\n| Table | Data requests | Versions read | Files | Bytes |\n\
+         |---|---:|---|---:|---:|"
     );
     for (t, (n, v)) in &f.tables {
-        let _ = writeln!(out, "| {t} | {n} | {} |", versions(v));
+        let (files, bytes) = f.vended.get(t).copied().unwrap_or_default();
+        let _ = writeln!(out, "| {t} | {n} | {} | {files} | {bytes} |", versions(v));
     }
     let _ = writeln!(
         out,
@@ -204,7 +211,7 @@ mod tests {
         assert_eq!(f.denials[&404], 1);
         assert_eq!(f.per_day.values().copied().collect::<Vec<_>>(), [2, 2]);
         let md = markdown("acme", "all", &f);
-        assert!(md.contains("| s.d.t | 2 | 3, 4 |"));
+        assert!(md.contains("| s.d.t | 2 | 3, 4 | 0 | 0 |"), "{md}");
         let page = html("acme", "all", &f);
         assert!(page.contains("data-requests=\"2\""));
     }

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use crate::audit::AuditEvent;
+use crate::audit::vended::VENDED;
 use crate::audit::writer::AuditWriter;
 use crate::service::ServiceError;
 
@@ -217,6 +218,7 @@ pub(crate) async fn audit_requests(
         .or_else(|| route_of(crate::server::PUBLIC_ROUTES, &parts.method, &path))
         .unwrap_or_else(|| ("unmatched".to_owned(), Vec::new()));
     let slot = AuditSlot::default();
+    let vended = Arc::new(crate::audit::vended::Vended::default());
     parts.extensions.insert(slot.clone());
     let client_ip = parts
         .extensions
@@ -255,7 +257,11 @@ pub(crate) async fn audit_requests(
     } else {
         match bytes {
             Some(bytes) => {
-                next.run(Request::from_parts(parts, Body::from(bytes)))
+                VENDED
+                    .scope(
+                        vended.clone(),
+                        next.run(Request::from_parts(parts, Body::from(bytes))),
+                    )
                     .await
             }
             None => too_large(),
@@ -299,12 +305,34 @@ pub(crate) async fn audit_requests(
             .get::<ErrorCodeExt>()
             .map(|e| e.0.clone()),
         duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        files: None,
+        bytes: None,
+        incomplete: false,
     };
     let who = event
         .principal
         .clone()
         .or_else(|| event.client_ip.as_ref().map(|ip| format!("ip:{ip}")));
     let (at_ms, status) = (event.at_ms, event.status);
+    if let (Some((detector, sink)), Some(who)) = (&cfg.anomalies, who) {
+        for hit in detector.observe(&who, status, at_ms) {
+            sink.raise(&hit).await;
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    // A streamed answer (query, changes) is recorded when its body ends, with the files and
+    // bytes it handed out; its last chunk goes out only after the event is committed.
+    let streamed = status == 200
+        && response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-ndjson"));
+    if streamed {
+        return deferred(response, event, cfg.writer.clone(), vended, started);
+    }
     if let Err(e) = cfg.writer.record(event).await {
         tracing::error!(error = %e, request_id = %request_id, "cannot write the audit event");
         if cfg.fail_closed {
@@ -316,15 +344,91 @@ pub(crate) async fn audit_requests(
             .into_response();
         }
     }
-    if let (Some((detector, sink)), Some(who)) = (&cfg.anomalies, who) {
-        for hit in detector.observe(&who, status, at_ms) {
-            sink.raise(&hit).await;
-        }
-    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// Records a streamed response's event when its body ends (or is dropped early: then marked
+/// incomplete). If the event cannot be committed, the body fails instead of completing.
+struct Pending {
+    event: Option<AuditEvent>,
+    writer: AuditWriter,
+    vended: Arc<crate::audit::vended::Vended>,
+    started: Instant,
+}
+
+impl Pending {
+    fn finish(&mut self, incomplete: bool) -> Option<AuditEvent> {
+        let mut e = self.event.take()?;
+        let (files, bytes) = self.vended.totals();
+        e.files = Some(files);
+        e.bytes = Some(bytes);
+        e.incomplete = incomplete;
+        e.duration_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        Some(e)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(e) = self.finish(true) {
+            let writer = self.writer.clone();
+            tokio::spawn(async move {
+                if let Err(err) = writer.record(e).await {
+                    tracing::error!(error = %err, "cannot write the audit event of an interrupted stream");
+                }
+            });
+        }
+    }
+}
+
+fn deferred(
+    response: Response,
+    event: AuditEvent,
+    writer: AuditWriter,
+    vended: Arc<crate::audit::vended::Vended>,
+    started: Instant,
+) -> Response {
+    use futures::StreamExt as _;
+    let (parts, body) = response.into_parts();
+    let pending = Pending {
+        event: Some(event),
+        writer,
+        vended,
+        started,
+    };
+    let stream = futures::stream::unfold(
+        (body.into_data_stream(), Some(pending)),
+        |(mut inner, mut pending)| async move {
+            match inner.next().await {
+                Some(Ok(chunk)) => Some((Ok(chunk), (inner, pending))),
+                Some(Err(e)) => {
+                    // The body failed: the event is written as incomplete (on drop).
+                    Some((Err(e), (inner, pending)))
+                }
+                None => {
+                    let p = pending.as_mut()?;
+                    let event = p.finish(false)?;
+                    let writer = p.writer.clone();
+                    match writer.record(event).await {
+                        Ok(()) => None,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot write the audit event; failing the body");
+                            Some((
+                                Err(axum::Error::new(std::io::Error::other(
+                                    "the audit log is unavailable",
+                                ))),
+                                (inner, None),
+                            ))
+                        }
+                    }
+                }
+            }
+        },
+    );
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 #[cfg(test)]

@@ -93,6 +93,8 @@ pub(crate) struct EmitContext {
     pub(crate) telemetry: std::sync::Arc<super::telemetry::Telemetry>,
     /// Per-recipient usage (files and bytes vended count against daily limits).
     pub(crate) limits: std::sync::Arc<crate::domain::limits::LimitTracker>,
+    /// This request's vended counter for its audit event, when audited.
+    pub(crate) vended: Option<std::sync::Arc<crate::audit::vended::Vended>>,
     pub(crate) batch: usize,
     /// Close with an `endStreamAction` (and report errors in it).
     pub(crate) end_stream: bool,
@@ -146,6 +148,7 @@ impl crate::service::Service {
             url_ttl_ms,
             telemetry: self.inner.telemetry.clone(),
             limits: self.inner.limits.clone(),
+            vended: crate::audit::vended::current(),
             batch: settings.sign_batch_size.max(1),
             end_stream: o.end_stream,
             paging: o.paging,
@@ -446,6 +449,9 @@ impl Emitter {
             .iter()
             .filter(|p| matches!(p, Picked::File { .. }))
             .count() as u64;
+        if let Some(v) = &self.ctx.vended {
+            v.add(files, u64::try_from(vended).unwrap_or(0));
+        }
         self.ctx.limits.add_volume(
             &self.ctx.auth.principal().recipient_id,
             files,
