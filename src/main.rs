@@ -10,10 +10,17 @@ async fn main() -> std::process::ExitCode {
             "info,object_store=warn,delta_kernel=warn,delta_kernel_default_engine=warn,sqlx=warn",
         )
     });
-    tracing_subscriber::fmt()
+    // LAKESHARE_LOG_FORMAT=json: one JSON object per line, with the request span (request id,
+    // route) on every event logged while serving a request.
+    let json = std::env::var("LAKESHARE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.init();
+    }
     let cli = lakeshare::cli::Cli::parse();
     match lakeshare::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -92,6 +92,7 @@ impl AdminClient {
                 .map_err(anyhow::Error::msg)?,
         };
         let actor = wiring::cli_actor();
+        let audit = super::audit::writer_for(&config, catalog.clone(), false)?;
         let wired = wiring::wire(&config, catalog, false, wiring::system_clock()).await?;
         let scheme = if config.ssl.is_some() {
             "https"
@@ -102,7 +103,13 @@ impl AdminClient {
             service: wired.service,
             recipient_origin: format!("{scheme}://{}:{}", config.host, config.port),
             local_actor: Some(actor),
-            audit: None,
+            audit: Some(std::sync::Arc::new(crate::server::audit::AuditConfig {
+                writer: audit,
+                fail_closed: config.audit_fail_closed,
+                routes: crate::server::admin::ADMIN_ROUTES,
+                prefix: String::new(),
+                anomalies: None,
+            })),
         })))
     }
 

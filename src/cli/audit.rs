@@ -87,10 +87,44 @@ fn signing_key(config: &Config) -> anyhow::Result<Option<SigningKey>> {
         .transpose()
 }
 
+/// Records a change made from the CLI on the local store as an audit event (a chain of its
+/// own, signed when the config names a key).
+pub async fn record_cli(store: &StoreArgs, action: &str, target: &str) -> anyhow::Result<()> {
+    let catalog = wiring::open_catalog(&wiring::state_path(store)?).await?;
+    let config = match &store.config {
+        Some(path) => crate::config::load(path).map_err(anyhow::Error::msg)?,
+        None => crate::config::parse("version: 1\n", std::path::Path::new("."))
+            .map_err(anyhow::Error::msg)?,
+    };
+    let writer = writer_for(&config, catalog, false)?;
+    let mut params = std::collections::BTreeMap::new();
+    params.insert("target".to_owned(), target.to_owned());
+    writer
+        .record(AuditEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            at_ms: chrono::Utc::now().timestamp_millis(),
+            kind: "cli".to_owned(),
+            method: "CLI".to_owned(),
+            route: action.to_owned(),
+            principal: Some(wiring::cli_actor()),
+            params,
+            status: 200,
+            ..AuditEvent::default()
+        })
+        .await?;
+    writer.checkpoint().await?;
+    Ok(())
+}
+
 /// Starts this process's audit writer (a new chain) over the catalog.
 pub fn start_writer(config: &Config, catalog: DynCatalog) -> anyhow::Result<AuditWriter> {
+    writer_for(config, catalog, true)
+}
+
+/// A writer for this process; `warn` about unsigned checkpoints (servers do, CLI commands not).
+pub fn writer_for(config: &Config, catalog: DynCatalog, warn: bool) -> anyhow::Result<AuditWriter> {
     let key = signing_key(config)?;
-    if key.is_none() {
+    if key.is_none() && warn {
         tracing::warn!(
             "audit checkpoints are not signed (no auditSigningKeyFile or {KEY_ENV}): the hash \
              chains show edits, but not edits made by someone who recomputes every later hash"

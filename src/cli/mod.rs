@@ -114,8 +114,30 @@ pub enum AdminTokenCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Recipient(cmd) => recipient::run(cmd).await,
-        Command::Grant(cmd) => recipient::run_grant(cmd).await,
+        Command::Recipient(cmd) => {
+            let change = cmd
+                .remote()
+                .is_none()
+                .then(|| cmd.local_change().map(|(a, t, s)| (a, t, s.clone())))
+                .flatten();
+            recipient::run(cmd).await?;
+            match change {
+                Some((action, target, store)) => audit::record_cli(&store, action, &target).await,
+                None => Ok(()),
+            }
+        }
+        Command::Grant(cmd) => {
+            let change = cmd
+                .remote()
+                .is_none()
+                .then(|| cmd.local_change().map(|(a, t, s)| (a, t, s.clone())))
+                .flatten();
+            recipient::run_grant(cmd).await?;
+            match change {
+                Some((action, target, store)) => audit::record_cli(&store, action, &target).await,
+                None => Ok(()),
+            }
+        }
         Command::CheckConfig { config } => check::run(&config).await,
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Demo(args) => demo::run(args).await,

@@ -211,6 +211,40 @@ impl RecipientCommand {
     }
 }
 
+impl RecipientCommand {
+    /// For the audit log: (action, target, store) of a change made on the local store.
+    pub fn local_change(&self) -> Option<(&'static str, String, &StoreArgs)> {
+        match self {
+            Self::Create { name, store, .. } => Some(("recipient.create", name.clone(), store)),
+            Self::Link { name, store, .. } => Some(("recipient.link", name.clone(), store)),
+            Self::Update { name, store, .. } => Some(("recipient.update", name.clone(), store)),
+            Self::Rotate { name, store, .. } => Some(("recipient.rotate", name.clone(), store)),
+            Self::Revoke { name, store, .. } => Some(("recipient.revoke", name.clone(), store)),
+            _ => None,
+        }
+    }
+}
+
+impl GrantCommand {
+    /// For the audit log: (action, target, store) of a change made on the local store.
+    pub fn local_change(&self) -> Option<(&'static str, String, &StoreArgs)> {
+        match self {
+            Self::Add {
+                recipient,
+                share,
+                store,
+                ..
+            } => Some(("grant.add", format!("{recipient} -> {share}"), store)),
+            Self::Remove {
+                recipient,
+                share,
+                store,
+                ..
+            } => Some(("grant.remove", format!("{recipient} -> {share}"), store)),
+        }
+    }
+}
+
 impl GrantCommand {
     /// The admin API to act on, if the command targets a running server.
     pub fn remote(&self) -> Option<&RemoteArgs> {

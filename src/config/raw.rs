@@ -100,6 +100,7 @@ pub(crate) struct RawLimits {
     pub(crate) requests_per_minute: Option<u64>,
     pub(crate) files_per_day: Option<u64>,
     pub(crate) bytes_per_day: Option<u64>,
+    pub(crate) concurrent_queries: Option<u64>,
 }
 
 /// Anomaly rules and their webhook (Lakeshare extension).

@@ -506,6 +506,7 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
                 requests_per_minute: l.requests_per_minute.filter(|n| *n > 0),
                 files_per_day: l.files_per_day.filter(|n| *n > 0),
                 bytes_per_day: l.bytes_per_day.filter(|n| *n > 0),
+                concurrent_queries: l.concurrent_queries.filter(|n| *n > 0),
             })
             .unwrap_or_default(),
         audit_checkpoint_every: positive("auditCheckpointEvery", raw.audit_checkpoint_every, 1000)?,

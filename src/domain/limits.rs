@@ -15,6 +15,8 @@ pub struct Limits {
     pub files_per_day: Option<u64>,
     /// Bytes of those files per day.
     pub bytes_per_day: Option<u64>,
+    /// Queries and change feeds being streamed at once.
+    pub concurrent_queries: Option<u64>,
 }
 
 /// Property keys that override the global limits for one recipient.
@@ -23,6 +25,8 @@ pub const REQUESTS_PER_MINUTE: &str = "limit.requestsPerMinute";
 pub const FILES_PER_DAY: &str = "limit.filesPerDay";
 /// See [`REQUESTS_PER_MINUTE`].
 pub const BYTES_PER_DAY: &str = "limit.bytesPerDay";
+/// See [`REQUESTS_PER_MINUTE`].
+pub const CONCURRENT_QUERIES: &str = "limit.concurrentQueries";
 
 impl Limits {
     /// The limits of a recipient: its properties override the global ones (`0` = unlimited).
@@ -40,6 +44,7 @@ impl Limits {
             requests_per_minute: get(REQUESTS_PER_MINUTE, self.requests_per_minute),
             files_per_day: get(FILES_PER_DAY, self.files_per_day),
             bytes_per_day: get(BYTES_PER_DAY, self.bytes_per_day),
+            concurrent_queries: get(CONCURRENT_QUERIES, self.concurrent_queries),
         }
     }
 }
@@ -74,6 +79,56 @@ fn retry(now_ms: i64, window_ms: i64) -> u64 {
 #[derive(Debug, Default)]
 pub struct LimitTracker {
     usage: Mutex<HashMap<String, Usage>>,
+    inflight: Mutex<HashMap<String, u64>>,
+}
+
+/// A query being streamed; counts against `concurrent_queries` until dropped.
+#[derive(Debug)]
+pub struct InFlight {
+    tracker: std::sync::Arc<LimitTracker>,
+    recipient: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut map = self
+            .tracker
+            .inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.recipient) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.recipient);
+            }
+        }
+    }
+}
+
+/// Starts a query for `recipient`, refusing it beyond `concurrent_queries`.
+pub fn start_query(
+    tracker: &std::sync::Arc<LimitTracker>,
+    recipient: &str,
+    limits: &Limits,
+) -> Result<InFlight, Exceeded> {
+    let mut map = tracker
+        .inflight
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let n = map.entry(recipient.to_owned()).or_default();
+    if let Some(max) = limits.concurrent_queries
+        && *n >= max
+    {
+        return Err(Exceeded {
+            what: format!("{max} concurrent queries"),
+            retry_after_s: 1,
+        });
+    }
+    *n += 1;
+    Ok(InFlight {
+        tracker: tracker.clone(),
+        recipient: recipient.to_owned(),
+    })
 }
 
 impl LimitTracker {
@@ -188,6 +243,21 @@ mod tests {
         assert!(e.what.contains("bytes per day"));
         assert_eq!(e.retry_after_s, 86_398);
         assert!(t.check_volume("r", &l, DAY_MS + 1).is_ok());
+    }
+
+    #[test]
+    fn concurrent_queries_are_counted_until_they_end() {
+        let t = std::sync::Arc::new(LimitTracker::default());
+        let l = Limits {
+            concurrent_queries: Some(2),
+            ..Limits::default()
+        };
+        let a = start_query(&t, "r", &l).unwrap_or_else(|e| unreachable!("{e:?}"));
+        let _b = start_query(&t, "r", &l).unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(start_query(&t, "r", &l).is_err());
+        assert!(start_query(&t, "other", &l).is_ok());
+        drop(a);
+        assert!(start_query(&t, "r", &l).is_ok());
     }
 
     #[test]

@@ -110,6 +110,9 @@ impl FromRequestParts<AdminState> for Admin {
         state: &AdminState,
     ) -> Result<Self, AdminApiError> {
         if let Some(actor) = &state.local_actor {
+            if let Some(slot) = parts.extensions.get::<super::audit::AuditSlot>() {
+                slot.set(actor, None);
+            }
             return Ok(Self(actor.clone()));
         }
         let token = parts

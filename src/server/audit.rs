@@ -257,10 +257,13 @@ pub(crate) async fn audit_requests(
     } else {
         match bytes {
             Some(bytes) => {
+                use tracing::Instrument as _;
+                let span = tracing::info_span!("request", request_id = %request_id, route = %route);
                 VENDED
                     .scope(
                         vended.clone(),
-                        next.run(Request::from_parts(parts, Body::from(bytes))),
+                        next.run(Request::from_parts(parts, Body::from(bytes)))
+                            .instrument(span),
                     )
                     .await
             }

@@ -95,6 +95,8 @@ pub(crate) struct EmitContext {
     pub(crate) limits: std::sync::Arc<crate::domain::limits::LimitTracker>,
     /// This request's vended counter for its audit event, when audited.
     pub(crate) vended: Option<std::sync::Arc<crate::audit::vended::Vended>>,
+    /// Counts this query against the recipient's concurrent-query limit while it streams.
+    pub(crate) _in_flight: crate::domain::limits::InFlight,
     pub(crate) batch: usize,
     /// Close with an `endStreamAction` (and report errors in it).
     pub(crate) end_stream: bool,
@@ -122,9 +124,17 @@ impl crate::service::Service {
         let settings = &self.inner.settings;
         let principal = o.auth.principal();
         let limits = settings.limits.for_recipient(&principal.properties);
-        self.inner
+        let in_flight = self
+            .inner
             .limits
             .check_volume(&principal.recipient_id, &limits, o.now_ms)
+            .and_then(|()| {
+                crate::domain::limits::start_query(
+                    &self.inner.limits,
+                    &principal.recipient_id,
+                    &limits,
+                )
+            })
             .map_err(|e| ServiceError::TooManyRequests {
                 message: format!(
                     "recipient limit of {} reached; retry in {} s",
@@ -149,6 +159,7 @@ impl crate::service::Service {
             telemetry: self.inner.telemetry.clone(),
             limits: self.inner.limits.clone(),
             vended: crate::audit::vended::current(),
+            _in_flight: in_flight,
             batch: settings.sign_batch_size.max(1),
             end_stream: o.end_stream,
             paging: o.paging,
