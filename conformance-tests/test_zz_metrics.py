@@ -27,7 +27,8 @@ def test_metrics_after_the_conformance_run(env):
     for family in ("lakeshare_http_requests_total", "lakeshare_http_request_duration_seconds",
                    "lakeshare_token_authentications_total", "lakeshare_urls_signed_total",
                    "lakeshare_bytes_vended_total", "lakeshare_log_replays_total",
-                   "lakeshare_snapshot_cache_hits_total"):
+                   "lakeshare_snapshot_cache_hits_total", "lakeshare_snapshot_cache_misses_total",
+                   "lakeshare_log_replay_microseconds_total", "lakeshare_async_queries_running"):
         assert f"# TYPE {family} " in text, f"{family} missing"
     queries = _value(text, "lakeshare_http_requests_total",
                      {"route": "/shares/{share}/schemas/{schema}/tables/{table}/query", "status": "200"})
@@ -35,6 +36,8 @@ def test_metrics_after_the_conformance_run(env):
     assert _value(text, "lakeshare_urls_signed_total") > queries, "every query signed URLs"
     assert _value(text, "lakeshare_bytes_vended_total") > 0
     assert _value(text, "lakeshare_snapshot_cache_hits_total") > 0
+    assert _value(text, "lakeshare_snapshot_cache_misses_total") > 0
+    assert _value(text, "lakeshare_log_replay_microseconds_total") > 0
     assert _value(text, "lakeshare_token_authentications_total", {"outcome": "ok"}) >= queries
     # latency histogram: the +Inf bucket equals the count
     inf = _value(text, "lakeshare_http_request_duration_seconds_bucket", {"route": "/shares", "le": "+Inf"})

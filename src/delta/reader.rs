@@ -38,6 +38,8 @@ pub struct ReaderStats {
     pub incremental_file_list_updates: AtomicU64,
     /// Commit ranges read for change queries (cached per range afterwards).
     pub commit_range_reads: AtomicU64,
+    /// Time spent computing active-file lists (full replays and incremental updates), µs.
+    pub file_list_micros: AtomicU64,
 }
 
 /// Upper bound on the number of file entries kept in cached file lists (about 0.5-1 GB).
@@ -210,6 +212,7 @@ impl TableReader {
             .get(&root)
             .filter(|(v, _)| *v < version)
             .cloned();
+        let started = std::time::Instant::now();
         let advanced = match base {
             Some((base_version, base_files)) => advance_active_files(
                 &base_files,
@@ -231,6 +234,10 @@ impl TableReader {
                 list_active_files(snapshot, self.engine(&root)?.as_ref())?
             }
         });
+        self.stats.file_list_micros.fetch_add(
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         lock(&self.files).insert_weighted(key, files.clone(), files.len());
         let mut newest = lock(&self.newest_files);
         if newest.get(&root).is_none_or(|(v, _)| *v < version) {

@@ -132,6 +132,7 @@ impl Service {
                 let id = q.id.clone();
                 let name = auth.table().qualified_name();
                 let delay = settings.async_test_delay_ms;
+                service.inner.async_running.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
                     if delay > 0 {
                         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
@@ -161,6 +162,7 @@ impl Service {
                     {
                         tracing::error!(error = %e, query = %id, "cannot record an async result");
                     }
+                    service.inner.async_running.fetch_sub(1, Ordering::Relaxed);
                 });
                 q
             }

@@ -41,9 +41,30 @@ impl Service {
             self.inner.async_started.load(Ordering::Relaxed),
         );
         counter(
+            "lakeshare_snapshot_cache_misses_total",
+            "Active-file lists computed (full log replays and incremental updates).",
+            stats.log_replays.load(Ordering::Relaxed)
+                + stats.incremental_file_list_updates.load(Ordering::Relaxed),
+        );
+        counter(
+            "lakeshare_log_replay_microseconds_total",
+            "Time spent computing active-file lists, in microseconds.",
+            stats.file_list_micros.load(Ordering::Relaxed),
+        );
+        counter(
             "lakeshare_snapshot_builds_total",
             "Snapshots built or refreshed.",
             stats.snapshot_builds.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lakeshare_async_queries_running Async queries running now."
+        );
+        let _ = writeln!(out, "# TYPE lakeshare_async_queries_running gauge");
+        let _ = writeln!(
+            out,
+            "lakeshare_async_queries_running {}",
+            self.inner.async_running.load(Ordering::Relaxed)
         );
         self.inner.telemetry.render(&mut out);
         out

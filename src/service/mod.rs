@@ -108,6 +108,7 @@ pub struct Service {
 struct Inner {
     async_store: Arc<dyn AsyncQueryStore>,
     async_started: AtomicU64,
+    async_running: AtomicU64,
     catalog: DynCatalog,
     reader: Arc<TableReader>,
     signer: DynUrlSigner,
@@ -150,6 +151,7 @@ impl Service {
             inner: Arc::new(Inner {
                 async_store: Arc::new(InMemoryAsyncStore::default()),
                 async_started: AtomicU64::new(0),
+                async_running: AtomicU64::new(0),
                 catalog,
                 reader,
                 signer,
