@@ -40,8 +40,9 @@ def test_metrics_after_the_conformance_run(env):
     assert _value(text, "lakeshare_log_replay_microseconds_total") > 0
     assert _value(text, "lakeshare_token_authentications_total", {"outcome": "ok"}) >= queries
     # latency histogram: the +Inf bucket equals the count
-    inf = _value(text, "lakeshare_http_request_duration_seconds_bucket", {"route": "/shares", "le": "+Inf"})
-    count = _value(text, "lakeshare_http_request_duration_seconds_count", {"route": "/shares"})
+    q = "/shares/{share}/schemas/{schema}/tables/{table}/query"
+    inf = _value(text, "lakeshare_http_request_duration_seconds_bucket", {"route": q, "le": "+Inf"})
+    count = _value(text, "lakeshare_http_request_duration_seconds_count", {"route": q})
     assert inf == count > 0
     # bounded cardinality: no token or file material in any label
     assert "lks_" not in text and ".parquet" not in text
