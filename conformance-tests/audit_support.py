@@ -105,6 +105,10 @@ def keygen(binary, path):
 # ------------------------------------------------------------------------------- SQLite store
 
 
+# Changes made with the CLI on the local store (creating the test recipients) are audited too,
+# each invocation in a chain of its own; the tests look at the serving process's chain(s).
+SERVER_ONLY = ("writer NOT IN (SELECT writer FROM audit_events WHERE body LIKE '%\"kind\":\"cli\"%')")
+
 EVENT_COLS = ("writer", "seq", "at", "recipient", "share_name", "table_name", "body", "prev_hash", "hash")
 CP_COLS = ("writer", "seq", "hash", "at", "key_id", "signature")
 
@@ -118,7 +122,8 @@ def _connect(path):
 def sqlite_events(path):
     con = _connect(path)
     try:
-        rows = con.execute(f"SELECT {', '.join(EVENT_COLS)} FROM audit_events ORDER BY writer, seq").fetchall()
+        rows = con.execute(f"SELECT {', '.join(EVENT_COLS)} FROM audit_events WHERE {SERVER_ONLY} "
+                           "ORDER BY writer, seq").fetchall()
     finally:
         con.close()
     return [dict(r) for r in rows]
@@ -127,7 +132,8 @@ def sqlite_events(path):
 def sqlite_checkpoints(path):
     con = _connect(path)
     try:
-        rows = con.execute(f"SELECT {', '.join(CP_COLS)} FROM audit_checkpoints ORDER BY writer, seq").fetchall()
+        rows = con.execute(f"SELECT {', '.join(CP_COLS)} FROM audit_checkpoints WHERE {SERVER_ONLY} "
+                           "ORDER BY writer, seq").fetchall()
     finally:
         con.close()
     return [dict(r) for r in rows]
@@ -136,7 +142,7 @@ def sqlite_checkpoints(path):
 def sqlite_count(path):
     con = _connect(path)
     try:
-        return con.execute("SELECT count(*) FROM audit_events").fetchone()[0]
+        return con.execute(f"SELECT count(*) FROM audit_events WHERE {SERVER_ONLY}").fetchone()[0]
     finally:
         con.close()
 
@@ -352,3 +358,16 @@ class AuditServer:
 
     def count(self):
         return sqlite_count(self.state)
+
+
+def cli_audit(path):
+    """(events, chains, checkpoints) written by CLI invocations on the store (not by a server)."""
+    con = _connect(path)
+    try:
+        cli = "writer IN (SELECT writer FROM audit_events WHERE body LIKE '%\"kind\":\"cli\"%')"
+        ev = con.execute(f"SELECT count(*) FROM audit_events WHERE {cli}").fetchone()[0]
+        chains = con.execute(f"SELECT count(DISTINCT writer) FROM audit_events WHERE {cli}").fetchone()[0]
+        cps = con.execute(f"SELECT count(*) FROM audit_checkpoints WHERE {cli}").fetchone()[0]
+    finally:
+        con.close()
+    return ev, chains, cps

@@ -727,7 +727,9 @@ def test_verify_untouched_log(lakeshare_bin, sealed, tmp_path):
         p = AS.verify(lakeshare_bin, sealed.state, key)
         assert p.returncode == 0, f"untouched log must verify (--public-key {key}):\n{p.stdout}\n{p.stderr}"
         assert "audit log OK" in p.stdout
-        assert AS.verify_summary(p) == {"records": SEALED_EVENTS, "chains": 1, "checkpoints": n_cp, "uncovered": 0}
+        cli_ev, cli_chains, cli_cps = AS.cli_audit(sealed.state)  # recipients created with the CLI
+        assert AS.verify_summary(p) == {"records": SEALED_EVENTS + cli_ev, "chains": 1 + cli_chains,
+                                        "checkpoints": n_cp + cli_cps, "uncovered": 0}
     p = AS.verify(lakeshare_bin, sealed.state)
     assert p.returncode == 0 and "audit log OK" in p.stdout, p.stdout + p.stderr
     assert AS.verify_summary(p)["checkpoints"] == 0
@@ -750,7 +752,7 @@ def test_sqlite_triggers_refuse_update_and_delete(sealed, tmp_path):
             with pytest.raises(sqlite3.DatabaseError) as ei:
                 con.execute(sql)
             assert "append-only" in str(ei.value), f"{sql}: {ei.value}"
-        assert con.execute("SELECT count(*) FROM audit_events").fetchone()[0] == SEALED_EVENTS
+        assert con.execute(f"SELECT count(*) FROM audit_events WHERE {AS.SERVER_ONLY}").fetchone()[0] == SEALED_EVENTS
     finally:
         con.close()
 
@@ -760,7 +762,7 @@ def _attack_copy(sealed, tmp_path, name):
     con = sqlite3.connect(db, isolation_level=None)
     dropped = AS.drop_audit_triggers(con)
     assert len(dropped) >= 4, f"append-only triggers expected, found {dropped}"
-    writer = con.execute("SELECT DISTINCT writer FROM audit_events").fetchone()[0]
+    writer = con.execute(f"SELECT DISTINCT writer FROM audit_events WHERE {AS.SERVER_ONLY}").fetchone()[0]
     return db, con, writer
 
 
@@ -906,7 +908,11 @@ def pg_replicas(lakeshare_bin, tables, tmp_path_factory):
 
 def test_two_replicas_write_two_chains_on_postgresql(lakeshare_bin, pg_replicas):
     state, got, a = pg_replicas
-    rows = AS.pg_json(state, "SELECT writer, seq, at, body, prev_hash, hash FROM audit_events ORDER BY writer, seq")
+    all_rows = AS.pg_json(state, "SELECT writer, seq, at, body, prev_hash, hash FROM audit_events "
+                                 "ORDER BY writer, seq")
+    # recipients created with the CLI are audited in chains of their own
+    cli_writers = {r["writer"] for r in all_rows if json.loads(r["body"])["kind"] == "cli"}
+    rows = [r for r in all_rows if r["writer"] not in cli_writers]
     writers = {}
     for r in rows:
         writers.setdefault(r["writer"], []).append(r)
@@ -920,14 +926,16 @@ def test_two_replicas_write_two_chains_on_postgresql(lakeshare_bin, pg_replicas)
     for w, recs in writers.items():
         assert not AS.chain_problems(recs), f"chain {w}: {AS.chain_problems(recs)}"
     assert len(rows) == len(got["a"]) + len(got["b"]) == 48
-    cps = AS.pg_json(state, "SELECT writer, seq, hash, at, key_id, signature FROM audit_checkpoints")
+    all_cps = AS.pg_json(state, "SELECT writer, seq, hash, at, key_id, signature FROM audit_checkpoints")
+    cps = [c for c in all_cps if c["writer"] not in cli_writers]
     public = base64.b64decode(a.public_key)
     assert {c["writer"] for c in cps} == set(writers), "each chain is checkpointed (every 5 events, at SIGTERM)"
     assert all(AS.signature_ok(public, c) for c in cps)
     p = AS.verify(lakeshare_bin, state, a.public_key)
     assert p.returncode == 0 and "audit log OK" in p.stdout, p.stdout + p.stderr
     summary = AS.verify_summary(p)
-    assert summary["chains"] == 2 and summary["records"] == len(rows) and summary["checkpoints"] == len(cps)
+    assert summary["chains"] == 2 + len(cli_writers) and summary["records"] == len(all_rows)
+    assert summary["checkpoints"] == len(all_cps)
     assert summary["uncovered"] == 0, "SIGTERM checkpoints cover both chains to their end"
 
 
@@ -935,7 +943,8 @@ def test_postgresql_audit_tables_are_append_only(pg_replicas):
     state = pg_replicas[0]
     before = AS.psql(state, "SELECT count(*) FROM audit_events").stdout.strip()
     cps = AS.psql(state, "SELECT count(*) FROM audit_checkpoints").stdout.strip()
-    assert before == "48" and int(cps) > 0, (before, cps)
+    cli = AS.psql(state, "SELECT count(*) FROM audit_events WHERE body LIKE '%\"kind\":\"cli\"%'").stdout.strip()
+    assert int(before) == 48 + int(cli) and int(cps) > 0, (before, cli, cps)
     for sql in ["UPDATE audit_events SET body = 'x'", "DELETE FROM audit_events WHERE seq = 1",
                 "TRUNCATE audit_events", "UPDATE audit_checkpoints SET hash = 'x'", "DELETE FROM audit_checkpoints",
                 "TRUNCATE audit_checkpoints"]:
@@ -1022,7 +1031,8 @@ def test_events_survive_kill_9_mid_burst(lakeshare_bin, tables, tmp_path):
     p = AS.verify(lakeshare_bin, s.state, s.public_key)
     assert p.returncode == 0 and "audit log OK" in p.stdout, p.stdout + p.stderr
     summary = AS.verify_summary(p)
-    assert summary["chains"] == 2 and summary["records"] == len(recs)
+    cli_ev, cli_chains, _ = AS.cli_audit(s.state)  # recipients created with the CLI
+    assert summary["chains"] == 2 + cli_chains and summary["records"] == len(recs) + cli_ev
 
 
 # ================================================================================ export
@@ -1073,9 +1083,9 @@ def _csv_matches(row, ev):
 
 def test_export_everything_round_trips(lakeshare_bin, exported):
     s, events = exported
-    got = _jsonl(AS.export(lakeshare_bin, s.state, "jsonl"))
+    got = [e for e in _jsonl(AS.export(lakeshare_bin, s.state, "jsonl")) if e["kind"] != "cli"]
     assert sorted(got, key=lambda e: e["id"]) == sorted(events, key=lambda e: e["id"])
-    rows = _csv(AS.export(lakeshare_bin, s.state, "csv"))
+    rows = [r for r in _csv(AS.export(lakeshare_bin, s.state, "csv")) if r["kind"] != "cli"]
     assert sorted(r["id"] for r in rows) == sorted(e["id"] for e in events)
     by_id = {e["id"]: e for e in events}
     for r in rows:
