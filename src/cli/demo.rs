@@ -93,6 +93,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut config = load_config(&config_path)?;
     config.host = "127.0.0.1".to_owned();
     config.port = args.port;
+    // The demo signs its audit checkpoints with a key of its own (kept in the demo folder).
+    let (seed, _) = crate::audit::chain::SigningKey::generate()?;
+    let key_path = args.dir.join("audit.key");
+    std::fs::write(&key_path, format!("{seed}\n"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    config.audit_signing_key_file = Some(key_path);
     let state = wiring::default_state_path(&config_path);
     let catalog: DynCatalog = wiring::open_catalog(&state).await?;
     crate::catalog::plan::reconcile_config(
