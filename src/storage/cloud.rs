@@ -104,11 +104,13 @@ impl StoreRegistry {
         &self.rules
     }
 
-    /// The rule that applies to `root` (longest prefix), if any.
+    /// The rule that applies to `root` (longest prefix), if any. Azure's two spellings match
+    /// each other: `az://container/...` (account from the settings) and
+    /// `abfss://container@account.dfs.core.windows.net/...`.
     pub fn rule_for(&self, root: &Url) -> Option<&StorageRule> {
         self.rules
             .iter()
-            .filter(|r| root.as_str().starts_with(&r.prefix))
+            .filter(|r| root.as_str().starts_with(&r.prefix) || azure_covers(r, root))
             .max_by_key(|r| r.prefix.len())
     }
 
@@ -138,7 +140,26 @@ impl StoreRegistry {
         if let Some(s) = built.get(&key) {
             return Ok(s.clone());
         }
-        let options: &[(String, String)] = rule.map_or(&[], |r| r.options.as_slice());
+        let mut options: Vec<(String, String)> =
+            rule.map(|r| r.options.clone()).unwrap_or_default();
+        // An `abfss://` rule carries the account in its URL: an `az://` table needs it spelled out.
+        if kind == StoreKind::Azure
+            && root.scheme() == "az"
+            && !options
+                .iter()
+                .any(|(k, _)| k == "azure_storage_account_name")
+            && let Some(account) = rule
+                .and_then(|r| Url::parse(&r.prefix).ok())
+                .filter(|u| u.scheme() == "abfss")
+                .and_then(|u| {
+                    u.host_str()
+                        .and_then(|h| h.split('.').next())
+                        .map(str::to_owned)
+                })
+        {
+            options.push(("azure_storage_account_name".to_owned(), account));
+        }
+        let options = options.as_slice();
         let assume = rule.and_then(|r| r.assume_role.clone());
         let (store, signer, s3, credential_expiry_ms) = build(kind, &bucket, options, assume)?;
         let s = CloudStore {
@@ -151,6 +172,49 @@ impl StoreRegistry {
         built.insert(key, s.clone());
         Ok(s)
     }
+}
+
+/// (account if known, container, path) of an Azure URL.
+fn azure_parts(
+    url: &Url,
+    account_setting: Option<&str>,
+) -> Option<(Option<String>, String, String)> {
+    match url.scheme() {
+        "abfss" => Some((
+            url.host_str()
+                .and_then(|h| h.split('.').next())
+                .map(str::to_owned),
+            url.username().to_owned(),
+            url.path().to_owned(),
+        )),
+        "az" => Some((
+            account_setting.map(str::to_owned),
+            url.host_str().unwrap_or_default().to_owned(),
+            url.path().to_owned(),
+        )),
+        _ => None,
+    }
+}
+
+/// Whether an Azure rule written in one spelling covers a root written in the other.
+fn azure_covers(rule: &StorageRule, root: &Url) -> bool {
+    if rule.kind != StoreKind::Azure {
+        return false;
+    }
+    let account = rule.option("azure_storage_account_name");
+    let Ok(prefix) = Url::parse(&rule.prefix) else {
+        return false;
+    };
+    let (Some((ra, rc, rp)), Some((ta, tc, tp))) =
+        (azure_parts(&prefix, account), azure_parts(root, account))
+    else {
+        return false;
+    };
+    let accounts_agree = match (ra, ta) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(&b),
+        _ => false,
+    };
+    accounts_agree && rc == tc && tp.starts_with(&rp)
 }
 
 fn config_err(kind: StoreKind, e: impl std::fmt::Display) -> StorageError {
@@ -280,6 +344,38 @@ mod tests {
             Some("s3://b/special/")
         );
         assert!(!format!("{r:?}").contains("TOPSECRET"));
+    }
+
+    #[test]
+    fn azure_spellings_cover_each_other() {
+        let r = StoreRegistry::new(vec![
+            rule(
+                "az://lake/wh/",
+                StoreKind::Azure,
+                &[("azure_storage_account_name", "acct")],
+            ),
+            rule(
+                "abfss://other@acct.dfs.core.windows.net/",
+                StoreKind::Azure,
+                &[],
+            ),
+        ]);
+        let url = |s: &str| Url::parse(s).unwrap_or_else(|e| unreachable!("{e}"));
+        let hit = |s: &str| r.rule_for(&url(s)).map(|r| r.prefix.clone());
+        assert_eq!(
+            hit("abfss://lake@acct.dfs.core.windows.net/wh/t/").as_deref(),
+            Some("az://lake/wh/")
+        );
+        assert_eq!(
+            hit("abfss://lake@elsewhere.dfs.core.windows.net/wh/t/"),
+            None
+        );
+        assert_eq!(hit("az://lake/other/t/"), None);
+        assert_eq!(
+            hit("az://other/t/").as_deref(),
+            None,
+            "an az:// root has no account unless the rule names one"
+        );
     }
 
     #[test]
