@@ -12,6 +12,16 @@ use super::{StoreArgs, wiring};
 use crate::protocol::admin::AdminError;
 use crate::server::admin::{AdminState, build_admin_router};
 
+/// Unity-Catalog-shaped admin routes.
+pub const UC: &str = "/api/2.1/unity-catalog";
+/// Lakeshare extension routes.
+pub const EXT: &str = "/api/2.1/lakeshare";
+
+/// A name as one URL path segment.
+pub fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// A running server's admin API.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RemoteArgs {

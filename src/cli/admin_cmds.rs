@@ -8,11 +8,8 @@ use clap::Subcommand;
 use http::Method;
 use serde_json::json;
 
-use super::admin_client::{AdminClient, Body, TargetArgs, print_table};
+use super::admin_client::{AdminClient, Body, EXT, TargetArgs, UC, encode, print_table};
 use crate::protocol::admin as wire;
-
-const UC: &str = "/api/2.1/unity-catalog";
-const EXT: &str = "/api/2.1/lakeshare";
 
 /// `lakeshare share ...`.
 #[derive(Debug, Subcommand)]
@@ -152,10 +149,6 @@ pub struct PolicyArgs {
     pub exit_code: bool,
     #[command(flatten)]
     pub target: TargetArgs,
-}
-
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {

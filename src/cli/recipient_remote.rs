@@ -7,15 +7,9 @@ use http::Method;
 use serde_json::json;
 
 use super::StoreArgs;
-use super::admin_client::{AdminClient, Body, RemoteArgs, TargetArgs, print_table};
+use super::admin_client::{AdminClient, Body, RemoteArgs, TargetArgs, UC, encode, print_table};
 use super::recipient::{GrantCommand, RecipientCommand};
 use crate::protocol::admin as wire;
-
-const UC: &str = "/api/2.1/unity-catalog";
-
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
 
 async fn client(remote: RemoteArgs) -> anyhow::Result<AdminClient> {
     AdminClient::connect(&TargetArgs {

@@ -35,6 +35,18 @@ impl Authorized {
     pub fn partition_filter(&self) -> Option<&ResolvedFilter> {
         self.filter.as_ref()
     }
+
+    /// Whether a file with these partition values may be handed to the caller (the
+    /// recipient's partition filter; fails closed as [`ResolvedFilter::matches`] does).
+    pub fn admits(
+        &self,
+        partition_values: &std::collections::BTreeMap<String, Option<String>>,
+        partition_keys: &std::collections::HashMap<String, String>,
+    ) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.matches(partition_values, partition_keys))
+    }
 }
 
 /// Why access was refused. Ungranted and unknown objects are indistinguishable to callers.

@@ -42,13 +42,7 @@ impl Service {
         self.inner
             .limits
             .admit_request(&p.recipient_id, &limits, self.now_ms())
-            .map_err(|e| ServiceError::TooManyRequests {
-                message: format!(
-                    "recipient limit of {} reached; retry in {} s",
-                    e.what, e.retry_after_s
-                ),
-                retry_after_s: e.retry_after_s,
-            })?;
+            .map_err(ServiceError::from)?;
         Ok(p)
     }
 

@@ -135,13 +135,7 @@ impl crate::service::Service {
                     &limits,
                 )
             })
-            .map_err(|e| ServiceError::TooManyRequests {
-                message: format!(
-                    "recipient limit of {} reached; retry in {} s",
-                    e.what, e.retry_after_s
-                ),
-                retry_after_s: e.retry_after_s,
-            })?;
+            .map_err(ServiceError::from)?;
         let url_ttl_ms = o.auth.table().url_ttl_ms.unwrap_or(settings.url_ttl_ms);
         Ok(EmitContext {
             id_hash: o.id_hash.unwrap_or(match o.format {
@@ -228,8 +222,7 @@ impl Emitter {
     fn allowed(&self, file: &ActiveFile) -> bool {
         self.ctx
             .auth
-            .partition_filter()
-            .is_none_or(|f| f.matches(&file.partition_values, &self.ctx.info.partition_keys))
+            .admits(&file.partition_values, &self.ctx.info.partition_keys)
     }
 
     fn keep(&self, file: &ActiveFile) -> bool {

@@ -51,6 +51,18 @@ pub enum ServiceError {
     Internal(String),
 }
 
+impl From<crate::domain::limits::Exceeded> for ServiceError {
+    fn from(e: crate::domain::limits::Exceeded) -> Self {
+        Self::TooManyRequests {
+            message: format!(
+                "recipient limit of {} reached; retry in {} s",
+                e.what, e.retry_after_s
+            ),
+            retry_after_s: e.retry_after_s,
+        }
+    }
+}
+
 impl From<CatalogError> for ServiceError {
     fn from(e: CatalogError) -> Self {
         match e {

@@ -133,10 +133,7 @@ impl Service {
                                 let keys = &resolved.info.partition_keys;
                                 let visible: Vec<_> = files
                                     .iter()
-                                    .filter(|f| {
-                                        auth.partition_filter()
-                                            .is_none_or(|p| p.matches(&f.partition_values, keys))
-                                    })
+                                    .filter(|f| auth.admits(&f.partition_values, keys))
                                     .collect();
                                 entry.matching_files = visible.len();
                                 entry.files = visible
