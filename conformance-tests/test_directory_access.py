@@ -38,7 +38,7 @@ from api import assert_error
 SHARE, SCHEMA, OTHER = "dir", "s", "other"
 READER = "reader"
 # a recipient name with characters STS refuses and longer than 32 characters once prefixed
-ODD_READER = "acme:eu#data science+team=x@y,z.lab"
+ODD_READER = "acme:eu#data(science)+team=x@y,z.lab"
 OTHER_READER = "otherreader"
 
 # S3 key prefixes (bucket `lake` of moto)

@@ -68,4 +68,4 @@ def test_invalid_share_lifetime_is_refused(lakeshare_bin, tmp_path):
     shares = [{"name": "bad", "preSignedUrlTimeoutSeconds": 0, "schemas": []}]
     cfg = srv.write_config(str(tmp_path / "c.yaml"), shares)
     r = srv.lakeshare(lakeshare_bin, "check-config", cfg, check=False)
-    assert r.returncode != 0 and "preSignedUrlTimeoutSeconds must be positive" in (r.stderr + r.stdout)
+    assert r.returncode != 0 and "preSignedUrlTimeoutSeconds must be between 1 and 604800 seconds" in (r.stderr + r.stdout)

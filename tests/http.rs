@@ -51,6 +51,33 @@ fn router_and_openapi_document_list_the_same_routes() {
 }
 
 #[test]
+fn every_authenticated_route_documents_its_refusals() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-spec/openapi.yaml"),
+    )
+    .unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_mapping().unwrap() {
+        for (method, op) in item.as_mapping().unwrap() {
+            let Some(responses) = op.get("responses").and_then(|r| r.as_mapping()) else {
+                continue;
+            };
+            let has = |code: &str| responses.contains_key(serde_yaml::Value::from(code));
+            if !has("401") {
+                continue;
+            }
+            for code in ["403", "429", "503"] {
+                if !has(code) {
+                    missing.push(format!("{method:?} {path:?}: {code}"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented refusals: {missing:?}");
+}
+
+#[test]
 fn public_routes_match_the_admin_openapi_document() {
     let router: BTreeSet<(String, String)> = lakeshare::server::PUBLIC_ROUTES
         .iter()

@@ -150,7 +150,15 @@ async fn activation_links_issue_a_working_profile_exactly_once() {
     let hash = lakeshare::domain::token::hash(code);
     let far = i64::MAX / 2;
     catalog
-        .create_activation("invitee", &hash, far, None, 0)
+        .create_activation(
+            "invitee",
+            &lakeshare::catalog::NewActivation {
+                code_hash: hash,
+                expires_at_ms: far,
+                token_expires_at_ms: None,
+            },
+            0,
+        )
         .await
         .unwrap();
     let root = server.base.trim_end_matches("/delta-sharing").to_owned();

@@ -59,6 +59,24 @@ pub struct Checkpoint {
     pub signature: String,
 }
 
+/// Which indexed column of `r` disagrees with its body, if any.
+fn column_mismatch(r: &AuditRecord) -> Option<&'static str> {
+    let Ok(e) = serde_json::from_str::<super::event::AuditEvent>(&r.body) else {
+        return Some("content (not an audit event)");
+    };
+    if e.at_ms != r.at_ms {
+        Some("time")
+    } else if e.principal != r.principal {
+        Some("recipient")
+    } else if e.share != r.share {
+        Some("share")
+    } else if e.table != r.table {
+        Some("table")
+    } else {
+        None
+    }
+}
+
 /// The hash of a record from its parts.
 pub fn link_hash(writer: &str, seq: i64, prev_hash: &str, body: &str) -> String {
     let mut h = Sha256::new();
@@ -218,6 +236,15 @@ pub fn verify(
                     .push(bad(r.seq, "its content does not match its hash".into()));
                 break;
             }
+            // The indexed columns (what exports and reports select on) must say what the
+            // hashed body says.
+            if let Some(field) = column_mismatch(r) {
+                report.problems.push(bad(
+                    r.seq,
+                    format!("its indexed {field} differs from its hashed content"),
+                ));
+                break;
+            }
             prev = r.hash.clone();
         }
         // 2. The signed checkpoints.
@@ -281,11 +308,20 @@ pub fn verify(
 mod tests {
     use super::*;
 
+    fn event_body(id: &str, at_ms: i64) -> String {
+        serde_json::to_string(&super::super::event::AuditEvent {
+            id: id.to_owned(),
+            at_ms,
+            ..Default::default()
+        })
+        .unwrap_or_default()
+    }
+
     fn chain(writer: &str, n: i64) -> Vec<AuditRecord> {
         let mut out = Vec::new();
         let mut prev = GENESIS.to_owned();
         for seq in 1..=n {
-            let body = format!("{{\"n\":{seq}}}");
+            let body = event_body(&format!("e{seq}"), seq);
             let hash = link_hash(writer, seq, &prev, &body);
             out.push(AuditRecord {
                 writer: writer.into(),
@@ -346,9 +382,27 @@ mod tests {
     }
 
     #[test]
+    fn moving_an_indexed_column_is_caught() {
+        let (mut r, c, pk) = setup();
+        // Exports select on the time column: moving it out of a range must not verify.
+        r[4].at_ms += 86_400_000;
+        let rep = verify(&r, &c, Some(&pk));
+        assert_eq!(rep.problems[0].seq, 5, "{:?}", rep.problems);
+        assert!(
+            rep.problems[0].reason.contains("time"),
+            "{:?}",
+            rep.problems
+        );
+        let (mut r, c, pk) = setup();
+        r[2].principal = Some("someone-else".into());
+        let rep = verify(&r, &c, Some(&pk));
+        assert_eq!(rep.problems[0].seq, 3, "{:?}", rep.problems);
+    }
+
+    #[test]
     fn every_attack_done_the_hard_way_is_caught_by_the_checkpoints() {
         let attacks: Vec<(&str, Attack)> = vec![
-            ("edit", Box::new(|r| r[6].body = "{\"n\":700}".into())),
+            ("edit", Box::new(|r| r[6].body = event_body("forged", 7))),
             (
                 "delete",
                 Box::new(|r| {
@@ -359,7 +413,7 @@ mod tests {
                 "insert",
                 Box::new(|r| {
                     let mut extra = r[6].clone();
-                    extra.body = "{\"forged\":true}".into();
+                    extra.body = event_body("inserted", 7);
                     r.insert(7, extra);
                 }),
             ),

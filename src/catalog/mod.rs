@@ -99,6 +99,19 @@ pub struct NewRecipient {
     pub ip_access_list: Vec<String>,
     /// Free-text comment.
     pub comment: Option<String>,
+    /// An activation link to store with the recipient, in the same transaction.
+    pub activation: Option<NewActivation>,
+}
+
+/// A one-time activation code to store (hashed).
+#[derive(Debug, Clone)]
+pub struct NewActivation {
+    /// SHA-256 of the code.
+    pub code_hash: [u8; 32],
+    /// When the link stops working (ms).
+    pub expires_at_ms: i64,
+    /// Expiry of the token it will issue (ms), if any.
+    pub token_expires_at_ms: Option<i64>,
 }
 
 /// A redeemed (or redeemable) activation code.
@@ -187,9 +200,7 @@ pub trait CatalogStore:
     async fn create_activation(
         &self,
         recipient: &str,
-        code_hash: &[u8; 32],
-        expires_at_ms: i64,
-        token_expires_at_ms: Option<i64>,
+        activation: &NewActivation,
         now_ms: i64,
     ) -> Result<()>;
     /// Redeems an activation code: stores `token` for its recipient and marks the code used,
@@ -208,13 +219,14 @@ pub trait CatalogStore:
     ) -> Result<Option<Activation>>;
     /// Updates properties / IP list. `false` if no such active recipient.
     async fn update_recipient(&self, name: &str, update: &RecipientUpdate) -> Result<bool>;
-    /// The recipient's live tokens expire after `grace_ms` (0 = now) and `token`, if given,
-    /// is added (without one, the next token comes from an activation link).
-    /// `false` if no such active recipient.
+    /// The recipient's live tokens expire after `grace_ms` (0 = now), its unredeemed
+    /// activation links stop working now, and `token` or `activation`, if given, is added
+    /// (all in one transaction). `false` if no such active recipient.
     async fn rotate_token(
         &self,
         name: &str,
         token: Option<&NewToken>,
+        activation: Option<&NewActivation>,
         expires_at_ms: Option<i64>,
         grace_ms: i64,
         now_ms: i64,

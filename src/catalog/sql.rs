@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use super::sql_apply;
 use super::{
-    Activation, CatalogError, CatalogState, CatalogStore, Change, NewRecipient, Origin,
-    RecipientDecl, RecipientUpdate, RegisteredTable, Result, TokenRecord,
+    Activation, CatalogError, CatalogState, CatalogStore, Change, NewActivation, NewRecipient,
+    Origin, RecipientDecl, RecipientUpdate, RegisteredTable, Result, TokenRecord,
 };
 use crate::domain::model::{AdminChange, RecipientInfo, Schema, Share, SharedTable, TokenInfo};
 use crate::domain::partition_filter::PartitionSpec;
@@ -63,6 +63,38 @@ pub struct SqlCatalog {
     actor: String,
 }
 
+/// Stores an activation code for recipient `id` and records it, inside `tx`.
+async fn insert_activation(
+    tx: &mut Tx<'_>,
+    actor: &str,
+    recipient: &str,
+    id: &str,
+    a: &NewActivation,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO activation_codes (code_hash, recipient_id, created_at, expires_at, \
+         token_expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&a.code_hash[..])
+    .bind(id)
+    .bind(now_ms)
+    .bind(a.expires_at_ms)
+    .bind(a.token_expires_at_ms)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    record(
+        tx,
+        actor,
+        now_ms,
+        "recipient.activation_link",
+        recipient,
+        serde_json::json!({ "expiresAt": a.expires_at_ms }),
+    )
+    .await
+}
+
 pub(super) fn db_err(e: sqlx::Error) -> CatalogError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
@@ -75,6 +107,17 @@ pub(super) fn db_err(e: sqlx::Error) -> CatalogError {
 impl SqlCatalog {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at `BEGIN IMMEDIATE`, so a
+    /// writer waits its turn (`busy_timeout`) instead of failing at once with "database is
+    /// locked" when its deferred read transaction cannot be upgraded. PostgreSQL locks rows as
+    /// it writes.
+    pub(crate) async fn write_tx(&self) -> std::result::Result<Tx<'static>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     pub(super) fn actor(&self) -> &str {
@@ -576,7 +619,7 @@ impl CatalogStore for SqlCatalog {
         now_ms: i64,
     ) -> Result<String> {
         let name = &recipient.name;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         let id = sql_apply::insert_recipient(
             &mut tx,
             &RecipientDecl {
@@ -596,6 +639,9 @@ impl CatalogStore for SqlCatalog {
         if let Some(token) = token {
             insert_token(&mut tx, token, &id, now_ms, recipient.token_expires_at_ms).await?;
         }
+        if let Some(activation) = &recipient.activation {
+            insert_activation(&mut tx, &self.actor, name, &id, activation, now_ms).await?;
+        }
         record(&mut tx, &self.actor, now_ms, "recipient.create", name, serde_json::json!({"shares": canonical, "tokenPrefix": token.map(|t| &t.display_prefix), "tokenExpiresAt": recipient.token_expires_at_ms, "properties": recipient.properties, "ipAccessList": recipient.ip_access_list})).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(id)
@@ -604,36 +650,14 @@ impl CatalogStore for SqlCatalog {
     async fn create_activation(
         &self,
         recipient: &str,
-        code_hash: &[u8; 32],
-        expires_at_ms: i64,
-        token_expires_at_ms: Option<i64>,
+        activation: &NewActivation,
         now_ms: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         let id = active_recipient_id(&mut tx, recipient)
             .await?
             .ok_or_else(|| CatalogError::NotFound(format!("recipient '{recipient}'")))?;
-        sqlx::query(
-            "INSERT INTO activation_codes (code_hash, recipient_id, created_at, expires_at, \
-             token_expires_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&code_hash[..])
-        .bind(&id)
-        .bind(now_ms)
-        .bind(expires_at_ms)
-        .bind(token_expires_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        record(
-            &mut tx,
-            &self.actor,
-            now_ms,
-            "recipient.activation_link",
-            recipient,
-            serde_json::json!({ "expiresAt": expires_at_ms }),
-        )
-        .await?;
+        insert_activation(&mut tx, &self.actor, recipient, &id, activation, now_ms).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -643,7 +667,7 @@ impl CatalogStore for SqlCatalog {
         token: &NewToken,
         now_ms: i64,
     ) -> Result<Option<Activation>> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         let Some((id, activation)) = redeemable(&mut tx, code_hash, now_ms).await? else {
             return Ok(None);
         };
@@ -684,7 +708,7 @@ impl CatalogStore for SqlCatalog {
     }
 
     async fn update_recipient(&self, name: &str, update: &RecipientUpdate) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         let row = sqlx::query(
             "SELECT id, properties FROM recipients WHERE lower(name) = lower($1) AND revoked_at IS NULL",
         )
@@ -730,11 +754,12 @@ impl CatalogStore for SqlCatalog {
         &self,
         name: &str,
         token: Option<&NewToken>,
+        activation: Option<&NewActivation>,
         expires_at_ms: Option<i64>,
         grace_ms: i64,
         now_ms: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         let Some(id) = active_recipient_id(&mut tx, name).await? else {
             return Ok(false);
         };
@@ -760,10 +785,25 @@ impl CatalogStore for SqlCatalog {
             .await
             .map_err(db_err)?;
         }
+        // Links issued before the rotation would mint tokens that outlive it.
+        let killed = sqlx::query(
+            "UPDATE activation_codes SET expires_at = $1 WHERE recipient_id = $2 \
+             AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(now_ms)
+        .bind(&id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
         if let Some(token) = token {
             insert_token(&mut tx, token, &id, now_ms, expires_at_ms).await?;
         }
-        record(&mut tx, &self.actor, now_ms, "recipient.rotate_token", name, serde_json::json!({"tokenPrefix": token.map(|t| &t.display_prefix), "graceMs": grace_ms, "tokenExpiresAt": expires_at_ms})).await?;
+        if let Some(activation) = activation {
+            insert_activation(&mut tx, &self.actor, name, &id, activation, now_ms).await?;
+        }
+        record(&mut tx, &self.actor, now_ms, "recipient.rotate_token", name, serde_json::json!({"tokenPrefix": token.map(|t| &t.display_prefix), "graceMs": grace_ms, "tokenExpiresAt": expires_at_ms, "pendingLinksEnded": killed})).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -775,7 +815,7 @@ impl CatalogStore for SqlCatalog {
         expires_at_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         let share_name = sql_apply::grant(&mut tx, recipient, share, expires_at_ms, now_ms).await?;
         record(
             &mut tx,
@@ -790,7 +830,7 @@ impl CatalogStore for SqlCatalog {
     }
 
     async fn remove_grant(&self, recipient: &str, share: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         if !sql_apply::remove_grant(&mut tx, recipient, share).await? {
             return Ok(false);
         }
@@ -823,7 +863,7 @@ impl CatalogStore for SqlCatalog {
     }
 
     async fn revoke_recipient(&self, name: &str, now_ms: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         if !sql_apply::revoke_recipient(&mut tx, name, now_ms).await? {
             return Ok(false);
         }
@@ -856,7 +896,7 @@ impl CatalogStore for SqlCatalog {
     }
 
     async fn create_admin_token(&self, name: &str, token: &NewToken, now_ms: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO admin_tokens (hash, name, prefix, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -936,7 +976,7 @@ impl CatalogStore for SqlCatalog {
     }
 
     async fn add_first_signing_key(&self, key: &SigningKey) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         sqlx::query("INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)")
             .bind(&key.id)
             .bind(&key.secret)
@@ -957,7 +997,7 @@ impl CatalogStore for SqlCatalog {
     }
 
     async fn rotate_signing_key(&self, key: &SigningKey, now_ms: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(now_ms)
             .execute(&mut *tx)

@@ -1,6 +1,7 @@
 //! [`SqlCatalog`]'s managed objects: reading the whole declared state, applying a plan's
 //! changes in one transaction, and the registry of tables registered by location.
 
+use crate::domain::names::{NameKind, check_name};
 use std::collections::BTreeMap;
 
 use sqlx::Row;
@@ -29,11 +30,17 @@ fn one(done: sqlx::any::AnyQueryResult, what: impl FnOnce() -> String) -> Result
 }
 
 /// Inserts a recipient (no token, no grants); `Conflict` if the name was ever used.
+/// Every name that enters the catalog follows [`crate::domain::names::check_name`].
+fn valid_name(kind: NameKind, name: &str) -> Result<()> {
+    check_name(kind, name).map_err(CatalogError::Invalid)
+}
+
 pub(super) async fn insert_recipient(
     tx: &mut Tx<'_>,
     r: &RecipientDecl,
     now_ms: i64,
 ) -> Result<String> {
+    valid_name(NameKind::Recipient, &r.name)?;
     let existing = sqlx::query("SELECT revoked_at FROM recipients WHERE lower(name) = lower($1)")
         .bind(&r.name)
         .fetch_optional(&mut **tx)
@@ -179,6 +186,7 @@ async fn apply_one(
             comment,
             url_ttl_seconds,
         } => {
+            valid_name(NameKind::Share, name)?;
             if share_exists(tx, name).await? {
                 return Err(CatalogError::Conflict(format!("share '{name}'")));
             }
@@ -243,6 +251,7 @@ async fn apply_one(
             one(done, || format!("share '{name}'"))?;
         }
         Change::CreateSchema { share, name } => {
+            valid_name(NameKind::Schema, name)?;
             if !share_exists(tx, share).await? {
                 return Err(not_found(format!("share '{share}'")));
             }
@@ -289,6 +298,7 @@ async fn apply_one(
             schema,
             table,
         } => {
+            valid_name(NameKind::Table, &table.name)?;
             if !schema_exists(tx, share, schema).await? {
                 return Err(not_found(format!("schema '{share}.{schema}'")));
             }
@@ -588,7 +598,7 @@ impl SqlCatalog {
         origin: Origin,
         now_ms: i64,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         for change in changes {
             apply_one(&mut tx, change, origin, self.actor(), now_ms)
                 .await
@@ -603,7 +613,7 @@ impl SqlCatalog {
     }
 
     pub(super) async fn insert_registered(&self, t: &RegisteredTable) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO registered_tables (full_name, location, comment, created_at, created_by) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -659,7 +669,7 @@ impl SqlCatalog {
     }
 
     pub(super) async fn unregister(&self, full_name: &str, now_ms: i64) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        let mut tx = self.write_tx().await.map_err(db_err)?;
         let done = sqlx::query("DELETE FROM registered_tables WHERE lower(full_name) = lower($1)")
             .bind(full_name)
             .execute(&mut *tx)

@@ -57,7 +57,7 @@ impl AsyncQueryStore for SqlCatalog {
         max_running: usize,
         ttl_ms: i64,
     ) -> Result<Submission, AsyncStoreError> {
-        let mut tx = self.pool().begin().await.map_err(err)?;
+        let mut tx = self.write_tx().await.map_err(err)?;
         sqlx::query(
             "DELETE FROM async_queries WHERE finished_at IS NOT NULL AND finished_at + $1 <= $2",
         )

@@ -13,7 +13,7 @@ fn unavailable(e: impl std::fmt::Display) -> AuditError {
 #[async_trait]
 impl AuditStore for SqlCatalog {
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), AuditError> {
-        let mut tx = self.pool().begin().await.map_err(unavailable)?;
+        let mut tx = self.write_tx().await.map_err(unavailable)?;
         for r in records {
             sqlx::query(
                 "INSERT INTO audit_events (writer, seq, at, recipient, share_name, table_name, \
@@ -36,7 +36,7 @@ impl AuditStore for SqlCatalog {
     }
 
     async fn probe_audit(&self) -> Result<(), AuditError> {
-        let mut tx = self.pool().begin().await.map_err(unavailable)?;
+        let mut tx = self.write_tx().await.map_err(unavailable)?;
         sqlx::query(
             "INSERT INTO audit_events (writer, seq, at, body, prev_hash, hash) \
              VALUES ('probe', -1, 0, '{}', '', '')",

@@ -182,8 +182,30 @@ impl AdminClient {
     }
 }
 
-/// Prints rows as an aligned table.
+/// Text from the catalog or a server, safe to print on a terminal: control characters
+/// (newlines that would forge lines, escape sequences) are shown escaped.
+pub fn term_safe(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Prints rows as an aligned table (cells made [`term_safe`]).
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| term_safe(c)).collect())
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -278,10 +278,12 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
             let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
             let mut events = Vec::new();
             for r in catalog.audit_records().await? {
-                if from_ms.is_some_and(|f| r.at_ms < f) || to_ms.is_some_and(|t| r.at_ms >= t) {
+                // Filter on the hashed body, never on the indexed columns (which verify
+                // checks against it, but which an attacker could move).
+                let e: AuditEvent = serde_json::from_str(&r.body)?;
+                if from_ms.is_some_and(|f| e.at_ms < f) || to_ms.is_some_and(|t| e.at_ms >= t) {
                     continue;
                 }
-                let e: AuditEvent = serde_json::from_str(&r.body)?;
                 if e.principal.as_deref() == Some(recipient.as_str()) {
                     events.push(e);
                 }
@@ -317,11 +319,12 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
             let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
             let mut events: Vec<AuditEvent> = Vec::new();
             for r in catalog.audit_records().await? {
-                if from.is_some_and(|f| r.at_ms < f) || to.is_some_and(|t| r.at_ms >= t) {
-                    continue;
-                }
+                // Filter on the hashed body, never on the indexed columns.
                 let e: AuditEvent = serde_json::from_str(&r.body)
                     .with_context(|| format!("record {} of chain {}", r.seq, r.writer))?;
+                if from.is_some_and(|f| e.at_ms < f) || to.is_some_and(|t| e.at_ms >= t) {
+                    continue;
+                }
                 if recipient
                     .as_ref()
                     .is_some_and(|w| e.principal.as_ref() != Some(w))

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use super::StoreArgs;
 use super::admin_client::RemoteArgs;
 use super::wiring;
-use crate::catalog::{NewRecipient, RecipientUpdate};
+use crate::catalog::{NewActivation, NewRecipient, RecipientUpdate};
 use crate::domain::model::RecipientInfo;
 use crate::domain::token;
 use crate::protocol::profile::ProfileV1;
@@ -412,6 +412,17 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
             };
             let catalog = open(&store).await?;
             let new = token::generate();
+            // With --activation the link is stored with the recipient, in one transaction.
+            let link = if activation {
+                Some(new_link(
+                    &endpoint,
+                    &activation_expires_in,
+                    expires_at,
+                    now,
+                )?)
+            } else {
+                None
+            };
             let recipient = NewRecipient {
                 name: name.clone(),
                 shares: shares.clone(),
@@ -419,6 +430,7 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                 properties: properties.into_iter().collect(),
                 ip_access_list: allow_ip,
                 comment: None,
+                activation: link.as_ref().map(|(_, a)| a.clone()),
             };
             catalog
                 .create_recipient(&recipient, (!activation).then_some(&new), now)
@@ -436,15 +448,7 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                     );
                 }
                 None => {
-                    let link = issue_link(
-                        catalog.as_ref(),
-                        &name,
-                        &endpoint,
-                        &activation_expires_in,
-                        expires_at,
-                        now,
-                    )
-                    .await?;
+                    let link = link.map(|(l, _)| l).unwrap_or_default();
                     println!("created recipient '{name}' granted {shares:?}; activation link:");
                     println!("{link}");
                 }
@@ -526,6 +530,7 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                 .rotate_token(
                     &name,
                     Some(&new),
+                    None,
                     expires_at,
                     grace.saturating_mul(1000),
                     now,
@@ -648,6 +653,31 @@ pub async fn run_grant(cmd: GrantCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A new activation link (on the host of `endpoint`) and the code to store for it.
+fn new_link(
+    endpoint: &str,
+    lifetime: &str,
+    token_expires_at: Option<i64>,
+    now: i64,
+) -> anyhow::Result<(String, NewActivation)> {
+    let url =
+        url::Url::parse(endpoint).with_context(|| format!("invalid endpoint URL '{endpoint}'"))?;
+    let origin = url.origin().ascii_serialization();
+    let code = token::generate()
+        .secret
+        .trim_start_matches(token::TOKEN_PREFIX)
+        .to_owned();
+    let activation = NewActivation {
+        code_hash: token::hash(&code),
+        expires_at_ms: now.saturating_add(parse_duration_ms(lifetime)?),
+        token_expires_at_ms: token_expires_at,
+    };
+    Ok((
+        format!("{origin}/api/2.1/unity-catalog/public/data_sharing_activation/{code}"),
+        activation,
+    ))
+}
+
 /// Stores a new activation code for `name` and returns the link (on the host of `endpoint`).
 async fn issue_link(
     catalog: &dyn crate::catalog::CatalogStore,
@@ -657,21 +687,12 @@ async fn issue_link(
     token_expires_at: Option<i64>,
     now: i64,
 ) -> anyhow::Result<String> {
-    let url =
-        url::Url::parse(endpoint).with_context(|| format!("invalid endpoint URL '{endpoint}'"))?;
-    let origin = url.origin().ascii_serialization();
-    let code = token::generate()
-        .secret
-        .trim_start_matches(token::TOKEN_PREFIX)
-        .to_owned();
-    let expires = now.saturating_add(parse_duration_ms(lifetime)?);
+    let (link, activation) = new_link(endpoint, lifetime, token_expires_at, now)?;
     catalog
-        .create_activation(name, &token::hash(&code), expires, token_expires_at, now)
+        .create_activation(name, &activation, now)
         .await
         .with_context(|| format!("cannot create an activation link for '{name}'"))?;
-    Ok(format!(
-        "{origin}/api/2.1/unity-catalog/public/data_sharing_activation/{code}"
-    ))
+    Ok(link)
 }
 
 /// Writes a file readable by its owner only (profiles hold a secret).

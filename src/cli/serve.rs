@@ -51,6 +51,8 @@ pub struct Server {
     pub admin_url: Option<String>,
     /// The audit writer (checkpointed periodically and at shutdown).
     pub audit: crate::audit::writer::AuditWriter,
+    /// Connection limits of every listener.
+    connections: config::ConnectionLimits,
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -270,17 +272,18 @@ pub async fn start(
         admin,
         admin_url,
         audit,
+        connections: config.connections,
     })
 }
 
 impl Server {
     /// Serves until Ctrl-C / SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
-        let handle = axum_server::Handle::new();
-        let shutdown = handle.clone();
+        use crate::server::conn::{Listener, serve};
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
-            shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+            let _ = stop.send(true);
         });
         let periodic = self.audit.clone();
         tokio::spawn(async move {
@@ -293,32 +296,21 @@ impl Server {
             }
         });
         let audit = self.audit.clone();
-        if let Some((listener, router)) = self.admin {
-            let admin_handle = handle.clone();
+        let admin = self.admin.map(|(listener, router)| {
+            let (limits, stopped) = (self.connections, stopped.clone());
             tokio::spawn(async move {
-                let served = axum_server::from_tcp(listener)
-                    .handle(admin_handle)
-                    .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-                    .await;
-                if let Err(e) = served {
+                if let Err(e) = serve(Listener::plain(listener), router, limits, stopped).await {
                     tracing::error!(error = %e, "admin API listener failed");
                 }
-            });
-        }
-        let service = self.app.into_make_service_with_connect_info::<SocketAddr>();
-        match self.tls {
-            Some(tls) => {
-                axum_server::from_tcp_rustls(self.listener, tls)
-                    .handle(handle)
-                    .serve(service)
-                    .await?
-            }
-            None => {
-                axum_server::from_tcp(self.listener)
-                    .handle(handle)
-                    .serve(service)
-                    .await?
-            }
+            })
+        });
+        let listener = match self.tls {
+            Some(tls) => Listener::tls(self.listener, tls.get_inner()),
+            None => Listener::plain(self.listener),
+        };
+        serve(listener, self.app, self.connections, stopped).await?;
+        if let Some(admin) = admin {
+            let _ = admin.await;
         }
         audit.checkpoint().await?;
         Ok(())

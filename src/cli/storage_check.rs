@@ -1,6 +1,8 @@
 //! The storage self-test (`lakeshare check-config`, and `serve` at start unless
 //! `storageSelfTest: false`): open each cloud table's log, and per storage location sign one
-//! URL and fetch it with HEAD, so that a wrong credential is named before recipients see it.
+//! URL and fetch it with the method it was signed for (GET, limited to its first byte by
+//! `Range: bytes=0-0`), so that a wrong credential is named before recipients see it. Real S3
+//! and GCS bind a pre-signed URL to its HTTP method: a HEAD on a GET URL is refused.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -86,7 +88,12 @@ pub async fn check_cloud_tables(
                 "{}: cannot sign a URL under {} with {storage}: {e}",
                 t.name, t.location
             )),
-            Ok(urls) => match http.head(&urls[0].url).send().await {
+            Ok(urls) => match http
+                .get(&urls[0].url)
+                .header(reqwest::header::RANGE, "bytes=0-0")
+                .send()
+                .await
+            {
                 Ok(resp) if resp.status().is_success() => {}
                 Ok(resp) => problems.push(format!(
                     "{}: the store refused a URL signed with {storage} (HTTP {}): check that \

@@ -5,4 +5,4 @@ mod raw;
 mod storage;
 mod validate;
 
-pub use validate::{Config, SslConfig, load, parse, parse_policy};
+pub use validate::{Config, ConnectionLimits, SslConfig, load, parse, parse_policy};

@@ -40,6 +40,17 @@ pub(crate) struct RawConfig {
     #[allow(dead_code)] // accepted for compatibility; see TOP_LEVEL_KEYS
     pub(crate) request_timeout_seconds: Option<i64>,
     pub(crate) temporary_credential_validity_seconds: Option<i64>,
+    pub(crate) connections: Option<RawConnections>,
+}
+
+/// Connection limits of the listeners (Lakeshare extension).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawConnections {
+    pub(crate) max_connections: Option<i64>,
+    pub(crate) header_read_timeout_seconds: Option<i64>,
+    pub(crate) idle_timeout_seconds: Option<i64>,
+    pub(crate) body_timeout_seconds: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,6 +211,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
         Support::NotYet("requests are not timed out by the server"),
     ),
     ("temporaryCredentialValiditySeconds", Support::Yes),
+    ("connections", Support::Yes),
 ];
 
 /// Keys of one table entry.

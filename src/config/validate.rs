@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 use super::raw::{
-    AUTH_KEYS, RECIPIENT_KEYS, RawConfig, RawGrant, RawRecipient, SCHEMA_KEYS, SHARE_KEYS,
-    SSL_KEYS, Support, TABLE_KEYS, TOP_LEVEL_KEYS,
+    AUTH_KEYS, RECIPIENT_KEYS, RawConfig, RawConnections, RawGrant, RawRecipient, SCHEMA_KEYS,
+    SHARE_KEYS, SSL_KEYS, Support, TABLE_KEYS, TOP_LEVEL_KEYS,
 };
 use crate::catalog::{DeclaredState, GrantDecl, RecipientDecl, SchemaDecl, ShareDecl, TableDecl};
 use crate::domain::partition_filter::PartitionSpec;
 use crate::storage::location::TableLocation;
+use crate::storage::temp_creds::STS_MIN_SECONDS;
 
 /// TLS settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,24 +94,68 @@ pub struct Config {
     /// Lakeshare extension `storageSelfTest` (default true): at start, open every cloud
     /// table's log and sign one URL per storage location, refusing to start on failure.
     pub storage_self_test: bool,
+    /// Lakeshare extension `connections`: limits of every listener.
+    pub connections: ConnectionLimits,
     /// Warnings to show the operator.
     pub warnings: Vec<String>,
 }
 
-fn check_name(kind: &str, name: &str, allow_dot: bool) -> Result<(), String> {
-    let bad = name.is_empty()
-        || name.chars().count() > 255
-        || name
-            .chars()
-            .any(|c| c == ' ' || c == '/' || c.is_control() || (!allow_dot && c == '.'));
-    if bad {
-        return Err(format!(
-            "invalid {kind} name '{name}': names are 1-255 characters without spaces, '/', \
-             control characters{}",
-            if allow_dot { "" } else { " or '.'" }
-        ));
+/// Limits applied to every accepted connection (recipient, admin and TLS listeners).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Open connections per listener; further clients wait in the accept queue.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this time.
+    pub header_read_timeout: std::time::Duration,
+    /// A connection with no request in flight and no traffic is closed after this time.
+    pub idle_timeout: std::time::Duration,
+    /// A request's body must arrive within this time.
+    pub body_timeout: std::time::Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            header_read_timeout: std::time::Duration::from_secs(30),
+            idle_timeout: std::time::Duration::from_secs(75),
+            body_timeout: std::time::Duration::from_secs(60),
+        }
     }
-    Ok(())
+}
+
+fn connection_limits(raw: Option<RawConnections>) -> Result<ConnectionLimits, String> {
+    let d = ConnectionLimits::default();
+    let Some(c) = raw else { return Ok(d) };
+    let secs = |key: &str, v: Option<i64>, default: std::time::Duration| {
+        positive(&format!("connections.{key}"), v, default.as_secs() as i64)
+            .map(|s| std::time::Duration::from_secs(s as u64))
+    };
+    Ok(ConnectionLimits {
+        max_connections: positive(
+            "connections.maxConnections",
+            c.max_connections,
+            d.max_connections as i64,
+        )? as usize,
+        header_read_timeout: secs(
+            "headerReadTimeoutSeconds",
+            c.header_read_timeout_seconds,
+            d.header_read_timeout,
+        )?,
+        idle_timeout: secs("idleTimeoutSeconds", c.idle_timeout_seconds, d.idle_timeout)?,
+        body_timeout: secs("bodyTimeoutSeconds", c.body_timeout_seconds, d.body_timeout)?,
+    })
+}
+
+fn check_name(kind: &str, name: &str, _allow_dot: bool) -> Result<(), String> {
+    use crate::domain::names::{NameKind, check_name as check};
+    let kind = match kind {
+        "share" => NameKind::Share,
+        "schema" => NameKind::Schema,
+        "table" => NameKind::Table,
+        _ => NameKind::Recipient,
+    };
+    check(kind, name)
 }
 
 fn unknown_keys(value: &Value, known: &[&str], where_: &str, warnings: &mut Vec<String>) {
@@ -229,8 +274,58 @@ pub fn parse_policy(text: &str) -> Result<Config, String> {
     parse_in(text, None)
 }
 
+/// Largest nesting bound (see [`yaml_nesting_bound`]) of a config or policy document; real
+/// ones stay under 30.
+const MAX_YAML_NESTING_BOUND: usize = 256;
+
+/// An upper bound of a YAML document's nesting depth, found without parsing it (YAML parsing
+/// time grows with the square of the depth: a 1 MiB document 64k levels deep takes seconds).
+/// Per line: indentation columns, plus two per block-sequence indicator (`- - x` nests on one
+/// line), plus the flow brackets (`[`, `{`) still open, outside quoted text.
+fn yaml_nesting_bound(text: &str) -> usize {
+    let mut flow: usize = 0;
+    let mut deepest: usize = 0;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let mut rest = &line[indent..];
+        let mut dashes = 0;
+        while let Some(r) = rest
+            .strip_prefix('-')
+            .filter(|r| r.is_empty() || r.starts_with(' '))
+        {
+            dashes += 1;
+            rest = r.trim_start_matches(' ');
+        }
+        let mut quote: Option<char> = None;
+        let mut line_max = flow;
+        for c in rest.chars() {
+            match (quote, c) {
+                (None, '#') => break,
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    line_max = line_max.max(flow);
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+        deepest = deepest.max(indent + 2 * dashes + line_max);
+    }
+    deepest
+}
+
 fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
     let base_dir = base.unwrap_or(Path::new("/"));
+    let depth = yaml_nesting_bound(text);
+    if depth > MAX_YAML_NESTING_BOUND {
+        return Err(format!(
+            "the YAML document is nested too deeply (about {depth} levels or indentation \
+             columns; at most {} accepted)",
+            MAX_YAML_NESTING_BOUND
+        ));
+    }
     let doc: Value = serde_yaml::from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
     refuse_secrets(&doc)?;
     let mut warnings = collect_warnings(&doc);
@@ -319,15 +414,13 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
                 tables,
             });
         }
-        let url_ttl_seconds = match share.pre_signed_url_timeout_seconds {
-            Some(t) if t <= 0 => {
-                return Err(format!(
-                    "share '{}': preSignedUrlTimeoutSeconds must be positive",
-                    share.name
-                ));
-            }
-            other => other,
-        };
+        let url_ttl_seconds = share.pre_signed_url_timeout_seconds;
+        if let Some(t) = url_ttl_seconds {
+            crate::domain::model::check_url_ttl(
+                &format!("share '{}': preSignedUrlTimeoutSeconds", share.name),
+                t,
+            )?;
+        }
         shares.push(ShareDecl {
             url_ttl_seconds,
             name: share.name,
@@ -375,6 +468,7 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
         }
     };
     let url_ttl_seconds = raw.pre_signed_url_timeout_seconds.unwrap_or(3600);
+    crate::domain::model::check_url_ttl("preSignedUrlTimeoutSeconds", url_ttl_seconds)?;
     for rule in &storage {
         if let Some(a) = &rule.assume_role
             && a.duration_s < url_ttl_seconds.saturating_mul(2)
@@ -386,9 +480,6 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
                 rule.prefix, a.duration_s
             ));
         }
-    }
-    if url_ttl_seconds <= 0 {
-        return Err("preSignedUrlTimeoutSeconds must be positive".to_owned());
     }
     if url_ttl_seconds < 900 {
         warnings.push(format!(
@@ -409,6 +500,22 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
     } else {
         endpoint
     };
+    let temp_credential_validity_s = positive(
+        "temporaryCredentialValiditySeconds",
+        raw.temporary_credential_validity_seconds,
+        3600,
+    )?;
+    if temp_credential_validity_s < STS_MIN_SECONDS
+        && storage
+            .iter()
+            .any(|r| r.kind == crate::storage::location::StoreKind::S3 && r.directory.is_some())
+    {
+        warnings.push(format!(
+            "temporaryCredentialValiditySeconds is {temp_credential_validity_s} but AWS STS \
+             issues credentials for at least {STS_MIN_SECONDS} seconds: directory-access \
+             credentials for S3 tables will be valid for {STS_MIN_SECONDS} seconds"
+        ));
+    }
     let bearer_token = raw
         .authorization
         .and_then(|a| a.bearer_token)
@@ -510,11 +617,8 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
             })
             .unwrap_or_default(),
         audit_checkpoint_every: positive("auditCheckpointEvery", raw.audit_checkpoint_every, 1000)?,
-        temp_credential_validity_s: positive(
-            "temporaryCredentialValiditySeconds",
-            raw.temporary_credential_validity_seconds,
-            3600,
-        )?,
+        temp_credential_validity_s,
+        connections: connection_limits(raw.connections)?,
         warnings,
     })
 }
@@ -679,5 +783,40 @@ somethingElse: 3
         .err()
         .unwrap_or_default();
         assert!(e.contains("table 's.a.t'") && e.contains("bucket"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::*;
+
+    #[test]
+    fn deep_yaml_is_refused_before_it_is_parsed() {
+        let flow = format!(
+            "version: 1\nshares: {}{}\n",
+            "[".repeat(65_536),
+            "]".repeat(65_536)
+        );
+        let started = std::time::Instant::now();
+        let err = parse_policy(&flow).err().unwrap_or_default();
+        assert!(err.contains("nested too deeply"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let block: String = (0..5_000)
+            .map(|i| format!("{}- a\n", " ".repeat(i)))
+            .collect();
+        assert!(yaml_nesting_bound(&block) > MAX_YAML_NESTING_BOUND);
+        let compact = format!("version: 1\nshares:\n{}x\n", "- ".repeat(200));
+        assert!(yaml_nesting_bound(&compact) >= 200);
+        let normal = "version: 1\nshares:\n- name: s\n  schemas:\n  - name: d\n    tables:\n    \
+                      - {name: t, location: 's3://b/t', partitions: [{name: x}]}\n";
+        assert!(yaml_nesting_bound(normal) < 20);
+        let small = "version: 1\nshares:\n- name: s\n  schemas:\n  - name: d\n    tables: []\n";
+        assert!(
+            parse_policy(small).is_ok(),
+            "{:?}",
+            parse_policy(small).err()
+        );
+        let quoted = "version: 1\n# [[[[ in a comment\nshares: []\nx: '[[[['\n";
+        assert!(yaml_nesting_bound(quoted) < 5);
     }
 }

@@ -30,6 +30,10 @@ pub enum DeltaError {
     /// The log is unreadable or invalid.
     #[error("cannot read the Delta log: {0}")]
     Kernel(String),
+    /// The table uses something this server cannot serve: a reader version or feature, a
+    /// column type, a column-mapping mode.
+    #[error("the table cannot be served: {0}")]
+    Unsupported(String),
     /// The table's store cannot be reached, refuses our credentials, or is misconfigured
     /// (retryable from the recipient's side).
     #[error("the table's storage is unavailable: {0}")]
@@ -38,7 +42,18 @@ pub enum DeltaError {
 
 impl From<delta_kernel::KernelError> for DeltaError {
     fn from(e: delta_kernel::KernelError) -> Self {
-        Self::Kernel(e.to_string())
+        use delta_kernel::KernelError as K;
+        match e.without_backtrace() {
+            K::Unsupported(m) => Self::Unsupported(m.clone()),
+            K::InvalidProtocol(m) => Self::Unsupported(format!("protocol: {m}")),
+            K::InvalidColumnMappingMode(m) => Self::Unsupported(format!("column mapping: {m}")),
+            K::Schema(m) => Self::Unsupported(format!("schema: {m}")),
+            K::ParseError(v, t) => Self::Unsupported(format!("cannot parse '{v}' as {t}")),
+            K::ChangeDataFeedUnsupported(v) => {
+                Self::Unsupported(format!("change data feed at version {v}"))
+            }
+            other => Self::Kernel(other.to_string()),
+        }
     }
 }
 

@@ -199,12 +199,46 @@ impl LimitTracker {
         })
     }
 
-    /// Adds files handed out.
-    pub fn add_volume(&self, recipient: &str, files: u64, bytes: u64, now_ms: i64) {
+    /// Takes `files` and `bytes` from today's volume, all or nothing: a batch that would cross
+    /// a daily limit is refused and nothing of it is counted (so no more than the limit is
+    /// ever handed out).
+    pub fn take_volume(
+        &self,
+        recipient: &str,
+        limits: &Limits,
+        files: u64,
+        bytes: u64,
+        now_ms: i64,
+    ) -> Result<(), Exceeded> {
         self.with(recipient, now_ms, |u| {
-            u.files = u.files.saturating_add(files);
-            u.bytes = u.bytes.saturating_add(bytes);
-        });
+            let day = retry(now_ms, DAY_MS);
+            let (f, b) = (u.files.saturating_add(files), u.bytes.saturating_add(bytes));
+            if let Some(max) = limits.files_per_day
+                && f > max
+            {
+                return Err(Exceeded {
+                    what: format!(
+                        "{max} files per day ({} left today, this answer needs {files} more)",
+                        max.saturating_sub(u.files)
+                    ),
+                    retry_after_s: day,
+                });
+            }
+            if let Some(max) = limits.bytes_per_day
+                && b > max
+            {
+                return Err(Exceeded {
+                    what: format!(
+                        "{max} bytes per day ({} left today, this answer needs {bytes} more)",
+                        max.saturating_sub(u.bytes)
+                    ),
+                    retry_after_s: day,
+                });
+            }
+            u.files = f;
+            u.bytes = b;
+            Ok(())
+        })
     }
 }
 
@@ -238,11 +272,28 @@ mod tests {
             ..Limits::default()
         };
         assert!(t.check_volume("r", &l, 1_000).is_ok());
-        t.add_volume("r", 3, 150, 1_000);
+        // A batch that would cross the limit is refused whole and not counted.
+        let e = t.take_volume("r", &l, 3, 150, 1_000).unwrap_err();
+        assert!(e.what.contains("bytes per day"), "{}", e.what);
+        assert!(
+            t.take_volume("r", &l, 2, 100, 1_000).is_ok(),
+            "exactly the limit"
+        );
         let e = t.check_volume("r", &l, 2_000).unwrap_err();
         assert!(e.what.contains("bytes per day"));
         assert_eq!(e.retry_after_s, 86_398);
+        assert!(t.take_volume("r", &l, 1, 1, 2_000).is_err());
         assert!(t.check_volume("r", &l, DAY_MS + 1).is_ok());
+        let files = Limits {
+            files_per_day: Some(4),
+            ..Limits::default()
+        };
+        assert!(t.take_volume("f", &files, 3, 0, 1).is_ok());
+        assert!(
+            t.take_volume("f", &files, 3, 0, 1).is_err(),
+            "4 files, never 6"
+        );
+        assert!(t.take_volume("f", &files, 1, 0, 1).is_ok());
     }
 
     #[test]

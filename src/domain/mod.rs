@@ -5,6 +5,7 @@ pub mod async_query;
 pub mod clock;
 pub mod limits;
 pub mod model;
+pub mod names;
 pub mod partition_filter;
 pub mod policy;
 pub mod token;

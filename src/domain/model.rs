@@ -23,6 +23,21 @@ pub struct Schema {
     pub name: String,
 }
 
+/// The longest lifetime of a pre-signed URL: 7 days, the most S3 (SigV4) and GCS (V4)
+/// honour; Azure SAS would allow more, but one limit keeps every store's URLs alike.
+pub const MAX_URL_TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+/// Checks a URL lifetime in seconds (`what` names the setting in the message).
+pub fn check_url_ttl(what: &str, seconds: i64) -> Result<(), String> {
+    if seconds <= 0 || seconds > MAX_URL_TTL_SECONDS {
+        return Err(format!(
+            "{what} must be between 1 and {MAX_URL_TTL_SECONDS} seconds (7 days, the longest \
+             pre-signed URL S3 and GCS accept); got {seconds}"
+        ));
+    }
+    Ok(())
+}
+
 /// A shared table: an alias inside share/schema pointing at a Delta table location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedTable {
@@ -52,6 +67,26 @@ impl SharedTable {
     /// `share.schema.table`, as used in protocol error messages.
     pub fn qualified_name(&self) -> String {
         format!("{}.{}.{}", self.share, self.schema, self.name)
+    }
+
+    /// Why recipients may only read this table through per-file URLs, if they must: any
+    /// restriction enforced file by file (a history floor, a partition filter) would be
+    /// bypassed by credentials for the whole directory.
+    pub fn url_only_reason(&self) -> Option<String> {
+        if !self.history_shared {
+            return Some("its history is not shared".to_owned());
+        }
+        if self.start_version > 0 {
+            return Some(format!(
+                "it is shared from version {} on (files of earlier versions stay in its \
+                 directory)",
+                self.start_version
+            ));
+        }
+        if self.partition_spec.is_some() {
+            return Some("it is shared with a partition filter".to_owned());
+        }
+        None
     }
 }
 

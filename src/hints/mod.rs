@@ -83,6 +83,25 @@ impl JsonPredicate {
         Self::try_parse(text).ok()
     }
 
+    /// Like [`JsonPredicate::parse`], but hints over the protocol's limits (1 MiB of text, a
+    /// tree deeper than 100 levels) are an error to report, not a hint to ignore; any other
+    /// unusable hint is `Ok(None)` (keep every file).
+    pub fn parse_bounded(text: &str) -> Result<Option<JsonPredicate>, String> {
+        match Self::try_parse(text) {
+            Ok(p) => Ok(Some(p)),
+            Err(e @ (HintError::TooLarge(_) | HintError::TooDeep)) => Err(format!(
+                "jsonPredicateHints: {e}; send a smaller predicate (at most 1 MiB of JSON and \
+                 100 levels deep) or none"
+            )),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Evaluation cost against one file (tree nodes).
+    pub fn cost_per_file(&self) -> u64 {
+        self.root.node_count()
+    }
+
     /// Like [`JsonPredicate::parse`], with the reason for rejecting the text.
     pub(crate) fn try_parse(text: &str) -> Result<JsonPredicate, HintError> {
         parse::parse_predicate(text).map(|root| JsonPredicate { root })

@@ -94,6 +94,17 @@ pub(crate) enum Expr {
 }
 
 impl Expr {
+    /// Number of nodes: the cost of evaluating the tree against one file.
+    pub(crate) fn node_count(&self) -> u64 {
+        match self {
+            Expr::Const(_) | Expr::IsNull(_) | Expr::Compare { .. } | Expr::ColumnVsColumn(..) => 1,
+            Expr::And(children) | Expr::Or(children) => {
+                1 + children.iter().map(Expr::node_count).sum::<u64>()
+            }
+            Expr::Not(child) => 1 + child.node_count(),
+        }
+    }
+
     /// Appends every column leaf (with its valueType), in tree order.
     pub(crate) fn collect_typed_columns<'a>(&'a self, out: &mut Vec<&'a Column>) {
         match self {

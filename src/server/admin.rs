@@ -300,25 +300,39 @@ struct ApplyFlags {
     allow_delete: bool,
 }
 
-/// The body is the policy YAML (the same file `lakeshare plan/apply` reads).
-fn policy(bytes: &[u8]) -> Result<crate::catalog::DeclaredState, AdminApiError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| {
-        AdminApiError(ServiceError::InvalidParameter(
-            "the policy must be UTF-8 YAML".to_owned(),
-        ))
-    })?;
-    crate::config::parse_policy(text)
-        .map(|c| c.declared)
-        .map_err(|e| {
-            AdminApiError(ServiceError::InvalidParameter(format!(
-                "invalid policy: {e}"
-            )))
-        })
+/// Largest policy document accepted over the API.
+const MAX_POLICY_BYTES: usize = 1024 * 1024;
+
+/// The body is the policy YAML (the same file `lakeshare plan/apply` reads). Its size is
+/// bounded before parsing, its nesting by `config` before YAML parsing, and parsing runs off
+/// the async threads.
+async fn policy(bytes: Bytes) -> Result<crate::catalog::DeclaredState, AdminApiError> {
+    let invalid = |m: String| AdminApiError(ServiceError::InvalidParameter(m));
+    if bytes.len() > MAX_POLICY_BYTES {
+        return Err(invalid(format!(
+            "the policy is {} bytes, over the {MAX_POLICY_BYTES}-byte limit",
+            bytes.len()
+        )));
+    }
+    tokio::task::spawn_blocking(move || {
+        let text =
+            std::str::from_utf8(&bytes).map_err(|_| "the policy must be UTF-8 YAML".to_owned())?;
+        crate::config::parse_policy(text)
+            .map(|c| c.declared)
+            .map_err(|e| format!("invalid policy: {e}"))
+    })
+    .await
+    .map_err(|e| {
+        AdminApiError(ServiceError::Internal(format!(
+            "policy parsing failed: {e}"
+        )))
+    })?
+    .map_err(invalid)
 }
 
 async fn policy_plan(State(s): State<AdminState>, a: Admin, bytes: Bytes) -> R {
     ok(s.service
-        .admin_policy(&a.0, &policy(&bytes)?, false, false)
+        .admin_policy(&a.0, &policy(bytes).await?, false, false)
         .await?)
 }
 
@@ -329,7 +343,7 @@ async fn policy_apply(
     bytes: Bytes,
 ) -> R {
     ok(s.service
-        .admin_policy(&a.0, &policy(&bytes)?, true, f.allow_delete)
+        .admin_policy(&a.0, &policy(bytes).await?, true, f.allow_delete)
         .await?)
 }
 
@@ -429,6 +443,10 @@ pub fn build_admin_router(state: AdminState) -> Router {
         .route(&format!("{EXT}/changes"), get(changes))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            super::json_errors::ErrorStyle::Admin,
+            super::json_errors::json_errors,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             super::telemetry::TelemetryState {
                 telemetry: state.service.telemetry(),

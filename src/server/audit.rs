@@ -174,19 +174,6 @@ fn shaping_params(
 /// Largest request body (as `router::read_body_first`).
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-fn too_large() -> Response {
-    let mut r = ApiError(ServiceError::Malformed(format!(
-        "the request body is larger than {MAX_BODY_BYTES} bytes"
-    )))
-    .into_response();
-    *r.status_mut() = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-    r.headers_mut().insert(
-        axum::http::header::CONNECTION,
-        HeaderValue::from_static("close"),
-    );
-    r
-}
-
 /// The middleware.
 pub(crate) async fn audit_requests(
     State(cfg): State<Option<Arc<AuditConfig>>>,
@@ -206,7 +193,9 @@ pub(crate) async fn audit_requests(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (mut parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.ok();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| super::error::body_refusal(&e, MAX_BODY_BYTES));
     let path = parts.uri.path().to_owned();
     let admin = cfg.prefix.is_empty()
         && cfg
@@ -230,11 +219,20 @@ pub(crate) async fn audit_requests(
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(200).collect());
     let mut params = std::collections::BTreeMap::new();
-    shaping_params(
-        parts.uri.query(),
-        bytes.as_deref().unwrap_or_default(),
-        &mut params,
-    );
+    let body_for_params = bytes.as_ref().ok().cloned().unwrap_or_default();
+    if body_for_params.len() > 64 * 1024 {
+        // Large bodies (up to 2 MiB of JSON) are parsed off the async threads.
+        let query = parts.uri.query().map(str::to_owned);
+        params = tokio::task::spawn_blocking(move || {
+            let mut p = std::collections::BTreeMap::new();
+            shaping_params(query.as_deref(), &body_for_params, &mut p);
+            p
+        })
+        .await
+        .unwrap_or_default();
+    } else {
+        shaping_params(parts.uri.query(), &body_for_params, &mut params);
+    }
     let method = parts.method.to_string();
     let file_recipient =
         url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
@@ -256,7 +254,7 @@ pub(crate) async fn audit_requests(
         .into_response()
     } else {
         match bytes {
-            Some(bytes) => {
+            Ok(bytes) => {
                 use tracing::Instrument as _;
                 let span = tracing::info_span!("request", request_id = %request_id, route = %route);
                 VENDED
@@ -267,7 +265,7 @@ pub(crate) async fn audit_requests(
                     )
                     .await
             }
-            None => too_large(),
+            Err(refusal) => refusal,
         }
     };
     let status = response.status().as_u16();

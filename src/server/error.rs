@@ -32,7 +32,7 @@ pub(crate) fn classify(e: &ServiceError) -> (StatusCode, ErrorCode) {
         ServiceError::TooManyRequests { .. } => ErrorCode::ResourceExhausted,
         ServiceError::Conflict(_) => ErrorCode::ResourceAlreadyExists,
         ServiceError::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
-        ServiceError::Internal(_) => ErrorCode::InternalError,
+        ServiceError::Internal(_) | ServiceError::BrokenTable(_) => ErrorCode::InternalError,
     };
     let status = StatusCode::from_u16(http_status(e)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, code)
@@ -78,4 +78,27 @@ impl IntoResponse for ApiError {
         );
         response
     }
+}
+
+/// The answer to a request body that could not be read: 408 when it did not arrive in time
+/// (the connection's body deadline), else 413 (over `limit` bytes). Either way the connection
+/// is closed, since the rest of the body is unread.
+pub(crate) fn body_refusal(e: &axum::Error, limit: usize) -> Response {
+    let timed_out = std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |s| {
+        s.source()
+    })
+    .any(|s| s.is::<super::conn::BodyTimeout>());
+    let (status, message) = if timed_out {
+        (StatusCode::REQUEST_TIMEOUT, e.to_string())
+    } else {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let mut r = ApiError(ServiceError::Malformed(message)).into_response();
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }

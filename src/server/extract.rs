@@ -15,25 +15,44 @@ use crate::protocol::capabilities::{CAPABILITIES_HEADER, Capabilities};
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub(crate) Principal);
 
-fn bearer(parts: &Parts) -> Option<String> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+/// The bearer token. Several `Authorization` headers are refused: which one counts would be
+/// up to each proxy and server on the way.
+fn bearer(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let mut all = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = all.next() else {
+        return Ok(None);
+    };
+    if all.next().is_some() {
+        return Err(ApiError(crate::service::ServiceError::Unauthenticated(
+            "the request has more than one Authorization header: send exactly one \
+             'Authorization: Bearer <token>'"
+                .to_owned(),
+        )));
+    }
+    let Ok(value) = value.to_str() else {
+        return Ok(None);
+    };
+    Ok(value.trim().split_once(' ').and_then(|(scheme, token)| {
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
+    }))
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts);
+        let token = bearer(parts)?;
         let ip = client_ip(parts, &state.trusted_proxies);
-        let principal = state.service.authenticate(token.as_deref(), ip).await?;
-        if let Some(slot) = parts.extensions.get::<super::audit::AuditSlot>() {
-            slot.set(&principal.recipient_name, Some(&principal.token_prefix));
+        let (identity, result) = state.service.authenticate(token.as_deref(), ip).await;
+        // Refusals are attributed too (a revoked partner who keeps trying shows up).
+        if let (Some(who), Some(slot)) =
+            (identity, parts.extensions.get::<super::audit::AuditSlot>())
+        {
+            slot.set(&who.recipient_name, Some(&who.token_prefix));
         }
-        Ok(Self(principal))
+        Ok(Self(result?))
     }
 }
 

@@ -5,8 +5,10 @@
 
 pub mod admin;
 pub mod audit;
+pub mod conn;
 mod error;
 mod extract;
+mod json_errors;
 mod ndjson;
 pub mod router;
 mod routes;

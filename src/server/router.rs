@@ -151,6 +151,10 @@ pub fn build_router(state: AppState) -> Router {
         prefix: state.prefix.clone(),
     };
     app.fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            super::json_errors::ErrorStyle::Recipient,
+            super::json_errors::json_errors,
+        ))
         .layer(axum::middleware::from_fn(read_body_first))
         .layer(axum::middleware::from_fn_with_state(
             telemetry,
@@ -175,18 +179,7 @@ async fn read_body_first(
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => {
-            let mut r = ApiError(ServiceError::Malformed(format!(
-                "the request body is larger than {MAX_BODY_BYTES} bytes"
-            )))
-            .into_response();
-            *r.status_mut() = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-            r.headers_mut().insert(
-                axum::http::header::CONNECTION,
-                axum::http::HeaderValue::from_static("close"),
-            );
-            return r;
-        }
+        Err(e) => return super::error::body_refusal(&e, MAX_BODY_BYTES),
     };
     next.run(axum::extract::Request::from_parts(
         parts,

@@ -5,7 +5,7 @@
 //! tables and shares are in `admin_objects`. Changes are recorded as made by `admin:<name>`.
 
 use super::{Service, ServiceError};
-use crate::catalog::{NewRecipient, RecipientUpdate};
+use crate::catalog::{NewActivation, NewRecipient, RecipientUpdate};
 use crate::domain::model::RecipientInfo as Recipient;
 use crate::domain::token;
 use crate::protocol::admin as wire;
@@ -107,31 +107,23 @@ impl Service {
             .ok_or_else(|| ServiceError::NotFound(format!("Recipient '{name}' does not exist.")))
     }
 
-    async fn activation_link(
+    /// A new activation link (stored by the caller's catalog change, in its transaction).
+    fn new_activation_link(
         &self,
-        admin: &str,
-        name: &str,
         origin: &str,
         token_expires_at_ms: Option<i64>,
-    ) -> Result<String, ServiceError> {
-        let now = self.now_ms();
+    ) -> (String, NewActivation) {
         let code = token::generate()
             .secret
             .trim_start_matches(token::TOKEN_PREFIX)
             .to_owned();
-        self.admin_catalog(admin)
-            .create_activation(
-                name,
-                &token::hash(&code),
-                now.saturating_add(ACTIVATION_LINK_TTL_MS),
-                token_expires_at_ms,
-                now,
-            )
-            .await?;
-        Ok(format!(
-            "{}{ACTIVATION_PATH}{code}",
-            origin.trim_end_matches('/')
-        ))
+        let activation = NewActivation {
+            code_hash: token::hash(&code),
+            expires_at_ms: self.now_ms().saturating_add(ACTIVATION_LINK_TTL_MS),
+            token_expires_at_ms,
+        };
+        let link = format!("{}{ACTIVATION_PATH}{code}", origin.trim_end_matches('/'));
+        (link, activation)
     }
 
     /// `GET /shares/{name}/permissions`.
@@ -215,9 +207,12 @@ impl Service {
             .allowed_ip_addresses;
         check_ips(&ips)?;
         let now = self.now_ms();
+        let (link, activation) = self.new_activation_link(origin, req.expiration_time);
+        // The recipient and its link are one change: both or neither.
         self.admin_catalog(admin)
             .create_recipient(
                 &NewRecipient {
+                    activation: Some(activation),
                     name: req.name.clone(),
                     shares: Vec::new(),
                     token_expires_at_ms: req.expiration_time,
@@ -232,9 +227,6 @@ impl Service {
                 None,
                 now,
             )
-            .await?;
-        let link = self
-            .activation_link(admin, &req.name, origin, req.expiration_time)
             .await?;
         Ok(recipient_info(
             &self.recipient(&req.name).await?,
@@ -280,6 +272,17 @@ impl Service {
     ) -> Result<wire::RecipientInfo, ServiceError> {
         if req.new_name.as_deref().is_some_and(|n| n != name) {
             return Err(bad("renaming a recipient is not supported"));
+        }
+        if req.expiration_time.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err(bad(
+                "expiration_time cannot be changed on an existing recipient: a token's expiry \
+                 is fixed when it is issued; to change it, rotate the token \
+                 (POST /recipients/{name}/rotate-token) or revoke the grant's share with an \
+                 expiry (PATCH /shares/{share}/permissions)",
+            ));
+        }
+        if req.owner.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err(bad("owner is not supported by Lakeshare"));
         }
         let current = self.recipient(name).await?;
         let ips = req.ip_access_list.clone().map(|l| l.allowed_ip_addresses);
@@ -345,16 +348,16 @@ impl Service {
         }
         let now = self.now_ms();
         let grace_ms = req.existing_token_expire_in_seconds.saturating_mul(1000);
+        let (link, activation) = self.new_activation_link(origin, None);
         if !self
             .admin_catalog(admin)
-            .rotate_token(name, None, None, grace_ms, now)
+            .rotate_token(name, None, Some(&activation), None, grace_ms, now)
             .await?
         {
             return Err(ServiceError::NotFound(format!(
                 "Recipient '{name}' does not exist."
             )));
         }
-        let link = self.activation_link(admin, name, origin, None).await?;
         Ok(recipient_info(
             &self.recipient(name).await?,
             Some((link, None)),

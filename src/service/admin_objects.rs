@@ -625,12 +625,14 @@ impl Service {
 }
 
 fn check_ttl(t: Option<i64>) -> Result<Option<i64>, ServiceError> {
-    match t {
-        Some(t) if t <= 0 => Err(bad(
-            "url_ttl_seconds must be positive (0 in an update = the server default)",
-        )),
-        other => Ok(other),
+    if let Some(t) = t {
+        crate::domain::model::check_url_ttl(
+            "url_ttl_seconds (0 in an update = the server default)",
+            t,
+        )
+        .map_err(bad)?;
     }
+    Ok(t)
 }
 
 fn missing_object(share: &str, o: &wire::SharedDataObject) -> ServiceError {

@@ -8,6 +8,15 @@ use super::{Service, ServiceError};
 use crate::domain::model::{Grants, Principal, PrincipalKind};
 use crate::domain::token;
 
+/// Whose token a request carried, once the token is known (valid or not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The recipient's name.
+    pub recipient_name: String,
+    /// The token's display prefix.
+    pub token_prefix: String,
+}
+
 impl Service {
     /// Resolves the bearer token of a request. Unknown, revoked and expired tokens are refused
     /// (fail closed); a missing token is accepted only with `--allow-anonymous`.
@@ -15,13 +24,18 @@ impl Service {
     /// `client_ip` is the caller's address (the TCP peer, or the forwarded address when the
     /// peer is a trusted proxy); a recipient with an IP allow list is refused (403) from
     /// anywhere else.
+    ///
+    /// Also returns who the token belongs to whenever that is known, whatever the outcome
+    /// (a revoked or expired token, a refused address, a limit), so that refusals are
+    /// attributed to the recipient in the audit log.
     pub async fn authenticate(
         &self,
         bearer: Option<&str>,
         client_ip: Option<IpAddr>,
-    ) -> Result<Principal, ServiceError> {
+    ) -> (Option<Identity>, Result<Principal, ServiceError>) {
+        let mut identity = None;
         let result = self
-            .authenticate_inner(bearer, client_ip)
+            .authenticate_inner(bearer, client_ip, &mut identity)
             .await
             .and_then(|p| self.admit(p));
         self.inner.telemetry.auth(match &result {
@@ -33,7 +47,7 @@ impl Service {
             Err(ServiceError::Forbidden(_)) => "ip_denied",
             Err(_) => "error",
         });
-        result
+        (identity, result)
     }
 
     /// Counts the request against the recipient's per-minute limit.
@@ -50,6 +64,7 @@ impl Service {
         &self,
         bearer: Option<&str>,
         client_ip: Option<IpAddr>,
+        identity: &mut Option<Identity>,
     ) -> Result<Principal, ServiceError> {
         let Some(presented) = bearer.map(str::trim).filter(|t| !t.is_empty()) else {
             if self.inner.settings.allow_anonymous {
@@ -65,10 +80,12 @@ impl Service {
             && token::hashes_equal(expected, &hash)
         {
             // Configured tokens may be short: identify them by a hash, never by their text.
-            return Ok(Principal::config_token(format!(
-                "config:{}",
-                &hex::encode(hash)[..8]
-            )));
+            let p = Principal::config_token(format!("config:{}", &hex::encode(hash)[..8]));
+            *identity = Some(Identity {
+                recipient_name: p.recipient_name.clone(),
+                token_prefix: p.token_prefix.clone(),
+            });
+            return Ok(p);
         }
         let invalid = || ServiceError::Unauthenticated("the bearer token is not valid".into());
         let record = self
@@ -80,6 +97,10 @@ impl Service {
         if !token::hashes_equal(&record.hash, &hash) {
             return Err(invalid());
         }
+        *identity = Some(Identity {
+            recipient_name: record.recipient_name.clone(),
+            token_prefix: record.prefix.clone(),
+        });
         if record.token_revoked_at_ms.is_some() || record.recipient_revoked_at_ms.is_some() {
             return Err(ServiceError::Unauthenticated(
                 "the bearer token has been revoked".to_owned(),

@@ -337,7 +337,7 @@ impl Service {
             async_query: false,
             file_id_hash: id_hash,
             lines: futures::stream::iter(head.into_iter().map(Ok))
-                .chain(emitter.into_stream())
+                .chain(emitter.into_primed_stream().await?)
                 .boxed(),
         })
     }

@@ -1,7 +1,8 @@
 //! Directory access: `POST .../temporary-table-credentials`. The same authorization step as
 //! every data path, then the history gate, the location check, and the storage's issuer.
-//! Tables shared with a partition filter never get directory access (it would bypass the
-//! filter).
+//! Tables with a restriction enforced file by file (a history floor, a partition filter) never
+//! get directory access: it would bypass the restriction
+//! ([`crate::domain::model::SharedTable::url_only_reason`]).
 
 use super::{Service, ServiceError};
 use crate::domain::model::{Principal, SharedTable};
@@ -11,8 +12,7 @@ use crate::storage::temp_creds::TempCredential;
 impl Service {
     /// Whether listings advertise `accessModes: ["url", "dir"]` for `table`.
     pub(crate) fn directory_access_offered(&self, _principal: &Principal, t: &SharedTable) -> bool {
-        t.history_shared
-            && t.partition_spec.is_none()
+        t.url_only_reason().is_none()
             && self
                 .inner
                 .temp_credentials
@@ -38,10 +38,14 @@ impl Service {
                  '{name}'"
             )));
         }
-        if auth.partition_filter().is_some() {
+        if let Some(why) = t.url_only_reason().or_else(|| {
+            auth.partition_filter()
+                .is_some()
+                .then(|| "it is shared with a partition filter".to_owned())
+        }) {
             return Err(ServiceError::Forbidden(format!(
-                "table '{name}' is shared with a partition filter: directory access is not \
-                 available, read it through query URLs"
+                "directory access is not available for table '{name}' because {why}: read it \
+                 through query URLs"
             )));
         }
         let issuer = self

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt as _;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
@@ -93,6 +94,8 @@ pub(crate) struct EmitContext {
     pub(crate) telemetry: std::sync::Arc<super::telemetry::Telemetry>,
     /// Per-recipient usage (files and bytes vended count against daily limits).
     pub(crate) limits: std::sync::Arc<crate::domain::limits::LimitTracker>,
+    /// This recipient's limits.
+    pub(crate) quota: crate::domain::limits::Limits,
     /// This request's vended counter for its audit event, when audited.
     pub(crate) vended: Option<std::sync::Arc<crate::audit::vended::Vended>>,
     /// Counts this query against the recipient's concurrent-query limit while it streams.
@@ -152,6 +155,7 @@ impl crate::service::Service {
             url_ttl_ms,
             telemetry: self.inner.telemetry.clone(),
             limits: self.inner.limits.clone(),
+            quota: limits,
             vended: crate::audit::vended::current(),
             _in_flight: in_flight,
             batch: settings.sign_batch_size.max(1),
@@ -162,6 +166,11 @@ impl crate::service::Service {
     }
 }
 
+/// Hint evaluation budget of one request, in predicate nodes evaluated (a few hundred
+/// milliseconds of one core). Past it the remaining files are kept unevaluated: hints may only
+/// drop files, so keeping one is always right.
+const HINT_BUDGET_NODES: u64 = 50_000_000;
+
 /// Produces the body after the head lines.
 pub(crate) struct Emitter {
     ctx: EmitContext,
@@ -171,6 +180,10 @@ pub(crate) struct Emitter {
     files_in_page: usize,
     min_expiry: Option<i64>,
     done: bool,
+    /// Predicate nodes evaluated so far (see [`HINT_BUDGET_NODES`]).
+    hint_work: std::cell::Cell<u64>,
+    /// A batch picked ahead on the blocking pool.
+    prepicked: Option<Vec<usize>>,
 }
 
 fn file_id(scheme: FileIdHash, path: &str) -> String {
@@ -205,6 +218,8 @@ impl Emitter {
             files_in_page: 0,
             min_expiry: None,
             done: false,
+            hint_work: std::cell::Cell::new(0),
+            prepicked: None,
         }
     }
 
@@ -212,10 +227,26 @@ impl Emitter {
     pub(crate) fn into_stream(
         self,
     ) -> impl futures::Stream<Item = Result<Bytes, ServiceError>> + Send + 'static {
-        futures::stream::unfold(
-            self,
-            |mut e| async move { e.next_chunk().await.map(|c| (c, e)) },
-        )
+        futures::stream::unfold(self, |e| async move {
+            let mut e = e.picked_off_thread().await?;
+            e.next_chunk().await.map(|c| (c, e))
+        })
+    }
+
+    /// With predicate hints, picking a batch is CPU work (every file against the whole tree):
+    /// it runs on the blocking pool, never on the async threads that serve other clients.
+    /// Its result waits in `prepicked` for [`Emitter::next_raw`].
+    async fn picked_off_thread(mut self) -> Option<Self> {
+        if self.selection.predicate.is_none() || self.done || self.prepicked.is_some() {
+            return Some(self);
+        }
+        tokio::task::spawn_blocking(move || {
+            let picked = self.pick();
+            self.prepicked = Some(picked);
+            self
+        })
+        .await
+        .ok()
     }
 
     /// The recipient's mandatory partition filter (applied before any hint).
@@ -232,6 +263,14 @@ impl Emitter {
         let Some(predicate) = &self.selection.predicate else {
             return true;
         };
+        let work = self
+            .hint_work
+            .get()
+            .saturating_add(predicate.cost_per_file());
+        if work > HINT_BUDGET_NODES {
+            return true;
+        }
+        self.hint_work.set(work);
         let stats: Option<serde_json::Value> = if self.selection.use_stats {
             file.stats
                 .as_deref()
@@ -311,29 +350,56 @@ impl Emitter {
         picked
     }
 
-    async fn next_chunk(&mut self) -> Option<Result<Bytes, ServiceError>> {
+    /// The body, with its first batch already signed: a refusal there (a file outside the
+    /// table root, a deletion vector in parquet format, a signer failure) becomes an ordinary
+    /// JSON error response instead of a stream that breaks before its first byte. Later
+    /// failures end the stream with the in-band error line when the client opted in to
+    /// end-stream actions, and abort the transfer otherwise (never a silent truncation).
+    pub(crate) async fn into_primed_stream(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<Bytes, ServiceError>> + Send + 'static,
+        ServiceError,
+    > {
+        let mut primed = match self.picked_off_thread().await {
+            Some(e) => e,
+            None => return Err(ServiceError::Internal("file selection failed".into())),
+        };
+        let first = match primed.next_raw().await {
+            Some(Err(e)) => return Err(e),
+            first => first,
+        };
+        Ok(futures::stream::iter(first).chain(primed.into_stream()))
+    }
+
+    /// The next chunk, errors as they are.
+    async fn next_raw(&mut self) -> Option<Result<Bytes, ServiceError>> {
         if self.done {
             return None;
         }
-        let picked = self.pick();
+        let picked = match self.prepicked.take() {
+            Some(p) => p,
+            None => self.pick(),
+        };
         if !picked.is_empty() {
-            return Some(match self.render(&picked).await {
-                Ok(bytes) => Ok(bytes),
-                Err(e) => {
-                    self.done = true;
-                    if self.ctx.end_stream {
-                        self.error_line(&e)
-                    } else {
-                        Err(e)
-                    }
-                }
-            });
+            let r = self.render(&picked).await;
+            if r.is_err() {
+                self.done = true;
+            }
+            return Some(r);
         }
         self.done = true;
         if !self.ctx.end_stream {
             return None;
         }
         Some(self.end_line())
+    }
+
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, ServiceError>> {
+        match self.next_raw().await? {
+            Err(e) if self.ctx.end_stream => Some(self.error_line(&e)),
+            other => Some(other),
+        }
     }
 
     fn error_line(&self, e: &ServiceError) -> Result<Bytes, ServiceError> {
@@ -427,6 +493,27 @@ impl Emitter {
                 dv_slot,
             });
         }
+        let vended: i64 = plan
+            .iter()
+            .filter_map(|p| match p {
+                Picked::File { idx, .. } => self.file_at(*idx).map(|f| f.size.max(0)),
+                Picked::Other(_) => None,
+            })
+            .sum();
+        let vended = u64::try_from(vended).unwrap_or(0);
+        let files = plan
+            .iter()
+            .filter(|p| matches!(p, Picked::File { .. }))
+            .count() as u64;
+        // Daily limits are taken before anything is signed: a batch that would cross one is
+        // refused (before the first line: a 429 for the whole query).
+        self.ctx.limits.take_volume(
+            &self.ctx.auth.principal().recipient_id,
+            &self.ctx.quota,
+            files,
+            vended,
+            self.ctx.now_ms,
+        )?;
         let signed = if paths.is_empty() {
             Vec::new()
         } else {
@@ -442,34 +529,17 @@ impl Emitter {
             let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
             self.ctx.signer.sign_batch(&ctx, &refs).await?
         };
-        let vended: i64 = plan
-            .iter()
-            .filter_map(|p| match p {
-                Picked::File { idx, .. } => self.file_at(*idx).map(|f| f.size.max(0)),
-                Picked::Other(_) => None,
-            })
-            .sum();
-        let files = plan
-            .iter()
-            .filter(|p| matches!(p, Picked::File { .. }))
-            .count() as u64;
         if let Some(v) = &self.ctx.vended {
-            v.add(files, u64::try_from(vended).unwrap_or(0));
+            v.add(files, vended);
         }
-        self.ctx.limits.add_volume(
-            &self.ctx.auth.principal().recipient_id,
-            files,
-            u64::try_from(vended).unwrap_or(0),
-            self.ctx.now_ms,
-        );
         self.ctx
             .telemetry
             .urls_signed
             .fetch_add(signed.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        self.ctx.telemetry.bytes_vended.fetch_add(
-            u64::try_from(vended).unwrap_or(0),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.ctx
+            .telemetry
+            .bytes_vended
+            .fetch_add(vended, std::sync::atomic::Ordering::Relaxed);
         let mut out = Vec::with_capacity(picked.len() * 512);
         for p in plan {
             let line = match p {

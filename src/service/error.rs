@@ -46,9 +46,28 @@ pub enum ServiceError {
     /// 503: a dependency is unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// 500 with a message about the table (a corrupt or unreadable Delta log): a problem of
+    /// the provider's table, named for the recipient, never storage locations.
+    #[error("{0}")]
+    BrokenTable(String),
     /// 500.
     #[error("{0}")]
     Internal(String),
+}
+
+/// A kernel message without storage locations (URLs and absolute paths are the provider's).
+fn redact_locations(m: &str) -> String {
+    m.split(' ')
+        .map(|w| {
+            let bare = w.trim_matches(|c: char| "\"'`(),:;[]{}".contains(c));
+            if bare.contains("://") || bare.starts_with('/') {
+                "<location>"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl From<crate::domain::limits::Exceeded> for ServiceError {
@@ -67,7 +86,9 @@ impl From<CatalogError> for ServiceError {
     fn from(e: CatalogError) -> Self {
         match e {
             CatalogError::Unavailable(m) => {
-                Self::Unavailable(format!("state store unavailable: {m}"))
+                // The database's own words stay in the provider's log.
+                tracing::warn!(error = %m, "state store unavailable");
+                Self::Unavailable("the state store is unavailable; retry later".to_owned())
             }
             CatalogError::Conflict(m) => Self::Conflict(format!("{m} already exists")),
             CatalogError::NotFound(m) => Self::NotFound(format!("{m} does not exist")),
@@ -101,7 +122,21 @@ impl ServiceError {
             DeltaError::VersionNotFound { version, reason } => Self::InvalidParameter(format!(
                 "Cannot load table version {version} of table '{name}': {reason}"
             )),
-            DeltaError::Kernel(m) => Self::Internal(format!("cannot read table '{name}': {m}")),
+            DeltaError::Unsupported(m) => {
+                tracing::warn!(table = %name, error = %m, "table cannot be served");
+                Self::Unsupported(format!(
+                    "table '{name}' cannot be served by this server: {}",
+                    redact_locations(&m)
+                ))
+            }
+            DeltaError::Kernel(m) => {
+                tracing::error!(table = %name, error = %m, "table log unreadable");
+                Self::BrokenTable(format!(
+                    "the Delta log of table '{name}' cannot be read: {}; the provider must \
+                     repair the table",
+                    redact_locations(&m)
+                ))
+            }
             DeltaError::Unavailable(m) => {
                 tracing::warn!(table = %name, error = %m, "table storage unavailable");
                 Self::Unavailable(format!(
@@ -125,6 +160,6 @@ pub(crate) fn http_status(e: &ServiceError) -> u16 {
         ServiceError::Conflict(_) => 409,
         ServiceError::TooManyRequests { .. } => 429,
         ServiceError::Unavailable(_) => 503,
-        ServiceError::Internal(_) => 500,
+        ServiceError::Internal(_) | ServiceError::BrokenTable(_) => 500,
     }
 }

@@ -28,6 +28,11 @@ pub struct FileRequest {
     pub key_id: Option<String>,
     /// `sig`: signature.
     pub signature: Option<String>,
+    /// `sp`: the pre-signed marker, always `r` (a constant of the URL scheme: any other value
+    /// is refused, as if it were signed).
+    pub marker: Option<String>,
+    /// Parameters a signed URL never carries, and repeated ones.
+    pub unexpected: Vec<String>,
     /// `Range` header.
     pub range: Option<String>,
     /// HEAD request (no body).
@@ -55,6 +60,15 @@ impl Service {
                 .map_err(|_| denied("malformed 'exp'"))?,
             key_id: field(&req.key_id, "kid")?,
         };
+        if req.marker.as_deref() != Some("r") {
+            return Err(denied("the 'sp' parameter must be 'r', as signed"));
+        }
+        if let Some(p) = req.unexpected.first() {
+            return Err(denied(&format!(
+                "unexpected or repeated parameter '{p}' (a signed URL carries t, r, exp, kid, \
+                 sp and sig once each)"
+            )));
+        }
         if display_name(&claims.log_path) != req.name {
             return Err(denied("the file name does not match the signed file"));
         }

@@ -339,15 +339,20 @@ impl Service {
             },
             token_ttl_ms: settings.page_token_ttl_ms,
         });
-        let predicate = if settings.evaluate_json_hints && is_snapshot {
-            request
-                .json_predicate_hints
-                .as_deref()
-                .filter(|t| !t.trim().is_empty())
-                .and_then(JsonPredicate::parse)
-                .filter(|p| p.fits_schema(&resolved.info.column_types))
-        } else {
-            None
+        let predicate = match request
+            .json_predicate_hints
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+        {
+            Some(text) if settings.evaluate_json_hints && is_snapshot => {
+                // Up to 1 MiB of JSON: parsed off the async threads.
+                tokio::task::spawn_blocking(move || JsonPredicate::parse_bounded(&text))
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("hint parsing failed: {e}")))?
+                    .map_err(ServiceError::InvalidParameter)?
+                    .filter(|p| p.fits_schema(&resolved.info.column_types))
+            }
+            _ => None,
         };
         let (start_pos, limit) = match &page {
             Some(p) => (p.pos, p.lim),
@@ -381,7 +386,7 @@ impl Service {
             start_pos,
         );
         let body = futures::stream::iter(head.into_iter().map(Ok))
-            .chain(emitter.into_stream())
+            .chain(emitter.into_primed_stream().await?)
             .boxed();
         Ok(NdjsonResponse {
             version: stream_range.map_or(version, |(s, _)| s),

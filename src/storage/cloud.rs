@@ -81,6 +81,26 @@ pub struct CloudStore {
     pub s3: Option<Arc<object_store::aws::AmazonS3>>,
     /// Expiry (ms) of the credential that signs URLs, when Lakeshare knows it.
     pub credential_expiry_ms: Option<Arc<std::sync::atomic::AtomicI64>>,
+    /// Azure: the account and its shared key, when the store signs with the account key
+    /// (Lakeshare then signs blob SAS URLs itself, over the decoded blob name).
+    pub azure_shared_key: Option<AzureSharedKey>,
+}
+
+/// An Azure storage account name and its base64 account key.
+#[derive(Clone)]
+pub struct AzureSharedKey {
+    /// The account name.
+    pub account: String,
+    /// The base64 account key (a secret: never in `Debug`).
+    pub key: String,
+}
+
+impl std::fmt::Debug for AzureSharedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureSharedKey")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Storage rules and the stores built from them.
@@ -161,13 +181,15 @@ impl StoreRegistry {
         }
         let options = options.as_slice();
         let assume = rule.and_then(|r| r.assume_role.clone());
-        let (store, signer, s3, credential_expiry_ms) = build(kind, &bucket, options, assume)?;
+        let (store, signer, s3, credential_expiry_ms, azure_shared_key) =
+            build(kind, &bucket, options, assume)?;
         let s = CloudStore {
             key: key.clone(),
             store,
             signer,
             s3,
             credential_expiry_ms,
+            azure_shared_key,
         };
         built.insert(key, s.clone());
         Ok(s)
@@ -221,13 +243,40 @@ fn config_err(kind: StoreKind, e: impl std::fmt::Display) -> StorageError {
     StorageError::Config(format!("{kind:?} store: {e}"))
 }
 
-/// A store and its signer (the same object behind two traits), and the S3 client for STS.
+/// A store and its signer (the same object behind two traits), the S3 client for STS, the
+/// signing credential's expiry when known, and Azure's shared key when it signs.
 type StoreAndSigner = (
     Arc<dyn ObjectStore>,
     Arc<dyn Signer>,
     Option<Arc<object_store::aws::AmazonS3>>,
     Option<Arc<std::sync::atomic::AtomicI64>>,
+    Option<AzureSharedKey>,
 );
+
+/// The well-known account key of Azurite and the legacy storage emulator (public).
+const EMULATOR_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// The account key an Azure builder will sign with, if it signs with one: an access key and no
+/// other credential (bearer token, SAS, service principal), or the emulator's default.
+fn azure_shared_key(b: &MicrosoftAzureBuilder) -> Option<AzureSharedKey> {
+    use object_store::azure::AzureConfigKey as K;
+    let get = |k: K| b.get_config_value(&k).filter(|v| !v.is_empty());
+    let emulator = get(K::UseEmulator).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    // object_store's order: the emulator takes an access key first, then a bearer token or a
+    // SAS, else its default key; elsewhere a bearer token comes before an access key.
+    let key = match (get(K::AccessKey), emulator) {
+        (Some(k), true) => k,
+        (None, true) if get(K::Token).is_none() && get(K::SasKey).is_none() => {
+            EMULATOR_ACCOUNT_KEY.to_owned()
+        }
+        (Some(k), false) if get(K::Token).is_none() => k,
+        _ => return None,
+    };
+    let account =
+        get(K::AccountName).or_else(|| emulator.then(|| "devstoreaccount1".to_owned()))?;
+    Some(AzureSharedKey { account, key })
+}
 
 /// Fail fast when a store is unreachable: recipients get a retryable 5xx within seconds
 /// instead of waiting for the default three-minute retry budget.
@@ -277,7 +326,7 @@ fn build(
                 b = b.with_credentials(provider);
             }
             let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
-            Ok((s.clone(), s.clone(), Some(s), expiry))
+            Ok((s.clone(), s.clone(), Some(s), expiry, None))
         }
         StoreKind::Azure => {
             let mut b = MicrosoftAzureBuilder::from_env()
@@ -290,8 +339,9 @@ fn build(
             {
                 b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
             }
+            let shared_key = azure_shared_key(&b);
             let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
-            Ok((s.clone(), s, None, None))
+            Ok((s.clone(), s, None, None, shared_key))
         }
         StoreKind::Gcs => {
             let mut b = GoogleCloudStorageBuilder::from_env()
@@ -305,7 +355,7 @@ fn build(
                 b = b.with_config(k.parse().map_err(|e| config_err(kind, e))?, v);
             }
             let s = Arc::new(b.build().map_err(|e| config_err(kind, e))?);
-            Ok((s.clone(), s, None, None))
+            Ok((s.clone(), s, None, None, None))
         }
         StoreKind::Local => Err(StorageError::Unsupported(bucket_url.to_owned())),
     }

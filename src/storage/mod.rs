@@ -8,6 +8,7 @@
 //! it has already authorized.
 
 pub mod assume_role;
+pub mod azure_sas;
 pub mod cloud;
 pub mod error;
 pub mod keyring;

@@ -65,11 +65,19 @@ impl UrlSigner for ObjectStoreUrlSigner {
         // the store will honour it.
         let exact = ctx.now_ms.saturating_add(ttl_ms);
         let expires_at_ms = exact - exact.rem_euclid(1000);
-        let urls = store
+        let mut urls = store
             .signer
             .signed_urls(Method::GET, &paths, ttl)
             .await
             .map_err(|e| StorageError::Unavailable(format!("signing failed: {e}")))?;
+        if kind == StoreKind::Azure {
+            azure_blob_sas(
+                &mut urls,
+                store.azure_shared_key.as_ref(),
+                ctx,
+                expires_at_ms,
+            )?;
+        }
         // A URL dies with the credential that signed it: never announce a later expiry.
         let expires_at_ms = match &store.credential_expiry_ms {
             Some(cred) => match cred.load(std::sync::atomic::Ordering::Relaxed) {
@@ -93,6 +101,50 @@ impl UrlSigner for ObjectStoreUrlSigner {
             })
             .collect()
     }
+}
+
+/// Azure signs a SAS over the blob's real (decoded) name; `object_store` signs over the URL's
+/// percent-encoded path, which Azure refuses for every name that needs escaping (Spark's
+/// escaped partition folders, spaces, non-ASCII). With the account key Lakeshare replaces the
+/// query by its own blob SAS (`sr=b`, `sp=r`) over the decoded name; with any other credential
+/// (user-delegation SAS) such names are refused rather than handed out broken.
+fn azure_blob_sas(
+    urls: &mut [url::Url],
+    shared_key: Option<&super::cloud::AzureSharedKey>,
+    ctx: &SignContext<'_>,
+    expires_at_ms: i64,
+) -> Result<(), StorageError> {
+    use super::azure_sas::{ServiceSas, blob_canonical_resource, sas_time};
+    let Some(k) = shared_key else {
+        if let Some(u) = urls.iter().find(|u| {
+            percent_encoding::percent_decode_str(u.path()).decode_utf8_lossy() != u.path()
+        }) {
+            return Err(StorageError::Unsupported(format!(
+                "the object '{}' has a name that needs escaping; Azure user-delegation SAS URLs \
+                 for such names cannot be signed: configure the account key ('accessKey')",
+                u.path()
+            )));
+        }
+        return Ok(());
+    };
+    // Five minutes of clock skew, as for directory SAS.
+    let start = sas_time(ctx.now_ms.saturating_sub(300_000));
+    let expiry = sas_time(expires_at_ms);
+    for u in urls.iter_mut() {
+        let protocol = if u.scheme() == "https" { "https" } else { "" };
+        let sas = ServiceSas {
+            permissions: "r",
+            start: &start,
+            expiry: &expiry,
+            canonical_resource: blob_canonical_resource(u, &k.account)?,
+            protocol,
+            resource: "b",
+            directory_depth: None,
+        };
+        let token = sas.token(&k.key)?;
+        u.set_query(Some(&token));
+    }
+    Ok(())
 }
 
 /// Sends each table to its store's signer: Lakeshare's own for local tables, the object

@@ -15,10 +15,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use url::Url;
 
+use super::azure_sas::ServiceSas;
 use super::error::StorageError;
 
 /// A temporary credential for one table directory.
@@ -86,7 +85,11 @@ pub fn bucket_and_prefix(root: &Url) -> (String, String) {
 /// The session policy: read objects under the prefix, list only under that prefix (a table at
 /// the bucket root gets the whole bucket, read-only).
 pub fn s3_session_policy(bucket: &str, prefix: &str) -> String {
-    let p = prefix.trim_end_matches('/');
+    // `*`, `?` and `$` are wildcards or variables in IAM resources and StringLike conditions: a
+    // table at `tb*` must not open `tbl/` and `tbl_other/` beside it.
+    let p = iam_literal(prefix.trim_end_matches('/'));
+    let bucket = iam_literal(bucket);
+    let (bucket, p) = (bucket.as_str(), p.as_str());
     let (objects, list) = if p.is_empty() {
         (
             format!("arn:aws:s3:::{bucket}/*"),
@@ -123,6 +126,23 @@ pub fn s3_session_policy(bucket: &str, prefix: &str) -> String {
     })
     .to_string()
 }
+
+/// `s` as a literal inside an IAM policy ARN or `StringLike` value.
+pub fn iam_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '$' => out.push_str("${$}"),
+            '*' => out.push_str("${*}"),
+            '?' => out.push_str("${?}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The shortest lifetime AWS STS grants (`DurationSeconds` minimum).
+pub const STS_MIN_SECONDS: i64 = 900;
 
 /// The STS form parameters (sorted): `AssumeRole` when `role_arn` is given, else
 /// `GetFederationToken`.
@@ -197,9 +217,6 @@ pub fn parse_sts_response(body: &str) -> Result<(TempCredential, i64), StorageEr
 
 // -------------------------------------------------------------------------------------- Azure
 
-/// The SAS service version used for directory SAS tokens.
-pub const AZURE_SAS_VERSION: &str = "2022-11-02";
-
 /// Inputs of a directory SAS.
 #[derive(Debug, Clone)]
 pub struct DirectorySas<'a> {
@@ -207,7 +224,7 @@ pub struct DirectorySas<'a> {
     pub account: &'a str,
     /// Container.
     pub container: &'a str,
-    /// Directory path inside the container (no leading or trailing slash).
+    /// Directory path inside the container (no leading or trailing slash), decoded.
     pub directory: &'a str,
     /// Start (RFC 3339, seconds).
     pub start: &'a str,
@@ -228,64 +245,35 @@ impl DirectorySas<'_> {
         if self.depth() == 0 { "c" } else { "d" }
     }
 
-    fn canonical_resource(&self) -> String {
-        if self.depth() == 0 {
+    fn service_sas(&self) -> ServiceSas<'_> {
+        let canonical_resource = if self.depth() == 0 {
             format!("/blob/{}/{}", self.account, self.container)
         } else {
             format!(
                 "/blob/{}/{}/{}",
                 self.account, self.container, self.directory
             )
+        };
+        ServiceSas {
+            permissions: "rl",
+            start: self.start,
+            expiry: self.expiry,
+            canonical_resource,
+            protocol: self.protocol,
+            resource: self.resource(),
+            directory_depth: (self.depth() > 0).then(|| self.depth()),
         }
     }
 
     /// The string-to-sign of a service SAS for a directory (`sr=d`, or `sr=c` at the container
     /// root), permissions `rl`.
     pub fn string_to_sign(&self) -> String {
-        [
-            "rl",
-            self.start,
-            self.expiry,
-            &self.canonical_resource(),
-            "", // signed identifier
-            "", // signed IP
-            self.protocol,
-            AZURE_SAS_VERSION,
-            self.resource(),
-            "", // snapshot time
-            "", // encryption scope
-            "", // rscc
-            "", // rscd
-            "", // rsce
-            "", // rscl
-            "", // rsct
-        ]
-        .join("\n")
+        self.service_sas().string_to_sign()
     }
 
     /// The SAS token signed with the base64 account key.
     pub fn token(&self, account_key_b64: &str) -> Result<String, StorageError> {
-        let key = STANDARD
-            .decode(account_key_b64.trim())
-            .map_err(|_| StorageError::Config("the Azure account key is not base64".into()))?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-            .map_err(|e| StorageError::Config(e.to_string()))?;
-        mac.update(self.string_to_sign().as_bytes());
-        let sig = STANDARD.encode(mac.finalize().into_bytes());
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("sv", AZURE_SAS_VERSION)
-            .append_pair("st", self.start)
-            .append_pair("se", self.expiry)
-            .append_pair("sr", self.resource())
-            .append_pair("sp", "rl");
-        if self.depth() > 0 {
-            q.append_pair("sdd", &self.depth().to_string());
-        }
-        if !self.protocol.is_empty() {
-            q.append_pair("spr", self.protocol);
-        }
-        q.append_pair("sig", &sig);
-        Ok(q.finish())
+        self.service_sas().token(account_key_b64)
     }
 }
 
@@ -294,6 +282,8 @@ impl DirectorySas<'_> {
 /// The Credential Access Boundary: `objectViewer` on the bucket, limited to objects (and
 /// listings) under the table prefix.
 pub fn gcs_access_boundary(bucket: &str, prefix: &str) -> String {
+    // The prefix goes into single-quoted CEL string literals: escape what would end them.
+    let prefix = prefix.replace('\\', "\\\\").replace('\'', "\\'");
     serde_json::json!({
         "accessBoundary": {
             "accessBoundaryRules": [{
@@ -394,6 +384,27 @@ fn pem_der(pem: &str) -> Result<Vec<u8>, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    #[test]
+    fn iam_wildcards_in_table_paths_stay_literal() {
+        let policy = s3_session_policy("lake", "dirt/tb*/");
+        let v: serde_json::Value =
+            serde_json::from_str(&policy).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            v["Statement"][0]["Resource"][0],
+            "arn:aws:s3:::lake/dirt/tb${*}/*"
+        );
+        assert_eq!(
+            v["Statement"][1]["Condition"]["StringLike"]["s3:prefix"],
+            serde_json::json!(["dirt/tb${*}/", "dirt/tb${*}/*"])
+        );
+        assert_eq!(iam_literal("a?b$c*"), "a${?}b${$}c${*}");
+        // GCS: a quote in the prefix cannot end the CEL string literal.
+        let b = gcs_access_boundary("lake", "t')||true||('/");
+        assert!(b.contains(r"objects/t\\')||true||(\\'/"), "{b}");
+    }
 
     #[test]
     fn s3_policy_and_sts_request_are_exactly_as_specified() {

@@ -11,9 +11,9 @@ use super::cloud::{StorageRule, StoreRegistry};
 use super::error::StorageError;
 use super::location::StoreKind;
 use super::temp_creds::{
-    DirectorySas, IssuedCredential, ServiceAccountKey, TempCredential, bucket_and_prefix,
-    gcs_access_boundary, gcs_exchange_form, gcs_jwt_assertion, parse_sts_response,
-    s3_session_policy, sts_params, sts_session_name,
+    DirectorySas, IssuedCredential, STS_MIN_SECONDS, ServiceAccountKey, TempCredential,
+    bucket_and_prefix, gcs_access_boundary, gcs_exchange_form, gcs_jwt_assertion,
+    parse_sts_response, s3_session_policy, sts_params, sts_session_name,
 };
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -153,7 +153,7 @@ impl TempCredentialIssuer {
         };
         let (bucket, prefix) = bucket_and_prefix(root);
         let policy = s3_session_policy(&bucket, &prefix);
-        let duration = validity_s.clamp(900, 43_200);
+        let duration = validity_s.clamp(STS_MIN_SECONDS, 43_200);
         let params = sts_params(
             directory.role_arn.as_deref(),
             &sts_session_name(recipient),

@@ -4,8 +4,8 @@
 
 use lakeshare::catalog::plan::{Scope, apply, plan, reconcile_config};
 use lakeshare::catalog::{
-    CatalogError, CatalogStore, Change, DeclaredState, GrantDecl, NewRecipient, Origin,
-    RecipientDecl, RecipientUpdate, RegisteredTable, SchemaDecl, ShareDecl, TableDecl,
+    CatalogError, CatalogStore, Change, DeclaredState, GrantDecl, NewActivation, NewRecipient,
+    Origin, RecipientDecl, RecipientUpdate, RegisteredTable, SchemaDecl, ShareDecl, TableDecl,
 };
 use lakeshare::domain::token;
 use lakeshare::storage::keyring::SigningKey;
@@ -125,6 +125,7 @@ pub async fn run(store: &dyn CatalogStore) {
                 properties: [("c".to_owned(), "US".to_owned())].into(),
                 ip_access_list: vec!["10.0.0.0/8".to_owned()],
                 comment: Some("partner".to_owned()),
+                activation: None,
             },
             Some(&tok),
             1_000,
@@ -211,7 +212,7 @@ pub async fn run(store: &dyn CatalogStore) {
     let second = token::generate();
     assert!(
         store
-            .rotate_token("acme", Some(&second), None, 3_000, 4_000)
+            .rotate_token("acme", Some(&second), None, None, 3_000, 4_000)
             .await
             .unwrap()
     );
@@ -222,12 +223,49 @@ pub async fn run(store: &dyn CatalogStore) {
         "old token expires after the grace"
     );
     assert!(old.token_revoked_at_ms.is_none());
+    // An unredeemed link issued before a rotation dies with it; the rotation's own link works.
+    let early = NewActivation {
+        code_hash: token::hash("early-link"),
+        expires_at_ms: 1_000_000,
+        token_expires_at_ms: None,
+    };
+    store
+        .create_activation("acme", &early, 4_500)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .activation_info(&early.code_hash, 4_600)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let fresh = NewActivation {
+        code_hash: token::hash("fresh-link"),
+        expires_at_ms: 1_000_000,
+        token_expires_at_ms: None,
+    };
     let third = token::generate();
     assert!(
         store
-            .rotate_token("acme", Some(&third), None, 0, 5_000)
+            .rotate_token("acme", Some(&third), Some(&fresh), None, 0, 5_000)
             .await
             .unwrap()
+    );
+    assert!(
+        store
+            .activate(&early.code_hash, &token::generate(), 5_001)
+            .await
+            .unwrap()
+            .is_none(),
+        "a link from before the rotation mints no token"
+    );
+    assert!(
+        store
+            .activation_info(&fresh.code_hash, 5_001)
+            .await
+            .unwrap()
+            .is_some()
     );
     let second_rec = store.lookup_token(&second.hash).await.unwrap().unwrap();
     assert_eq!(second_rec.token_revoked_at_ms, Some(5_000));
@@ -242,6 +280,47 @@ pub async fn run(store: &dyn CatalogStore) {
     );
     let info = store.get_recipient("ACME").await.unwrap().unwrap();
     assert_eq!(info.tokens.len(), 3);
+    // A recipient created with its link: both are there, or neither.
+    let with_link = NewRecipient {
+        name: "linked".to_owned(),
+        activation: Some(NewActivation {
+            code_hash: token::hash("linked-code"),
+            expires_at_ms: 1_000_000,
+            token_expires_at_ms: Some(900_000),
+        }),
+        ..NewRecipient::default()
+    };
+    store
+        .create_recipient(&with_link, None, 5_000)
+        .await
+        .unwrap();
+    let a = store
+        .activation_info(&token::hash("linked-code"), 5_001)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.recipient_name, "linked");
+    let clash = NewRecipient {
+        name: "linked2".to_owned(),
+        shares: vec!["nope".to_owned()],
+        activation: Some(NewActivation {
+            code_hash: token::hash("orphan-code"),
+            expires_at_ms: 1_000_000,
+            token_expires_at_ms: None,
+        }),
+        ..NewRecipient::default()
+    };
+    assert!(store.create_recipient(&clash, None, 5_000).await.is_err());
+    assert!(
+        store
+            .activation_info(&token::hash("orphan-code"), 5_001)
+            .await
+            .unwrap()
+            .is_none(),
+        "a failed creation leaves no link behind"
+    );
+    assert!(store.get_recipient("linked2").await.unwrap().is_none());
+    assert!(store.revoke_recipient("linked", 5_000).await.unwrap());
     assert_eq!(
         info.properties.get("region").map(String::as_str),
         Some("emea")
@@ -256,11 +335,15 @@ pub async fn run(store: &dyn CatalogStore) {
     assert_eq!(store.active_recipient_count().await.unwrap(), 0);
     assert!(
         !store
-            .rotate_token("acme", Some(&token::generate()), None, 0, 1)
+            .rotate_token("acme", Some(&token::generate()), None, None, 0, 1)
             .await
             .unwrap()
     );
-    assert_eq!(store.list_recipients().await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_recipients().await.unwrap().len(),
+        2,
+        "acme and linked"
+    );
 
     // Signing keys: one first key only, then rotation.
     assert!(store.signing_keys().await.unwrap().is_empty());

@@ -108,6 +108,12 @@ pub struct UpdateRecipient {
     /// IP allow list (replaces it).
     #[serde(default)]
     pub ip_access_list: Option<IpAccessList>,
+    /// Token expiry: not changeable by PATCH (refused, never ignored).
+    #[serde(default)]
+    pub expiration_time: Option<serde_json::Value>,
+    /// Owner: not supported (refused, never ignored).
+    #[serde(default)]
+    pub owner: Option<serde_json::Value>,
 }
 
 /// Body of `POST /recipients/{name}/rotate-token`.

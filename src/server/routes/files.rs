@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -17,8 +17,15 @@ pub(crate) async fn get_file(
     method: Method,
     headers: HeaderMap,
     Path((file, name)): Path<(String, String)>,
-    Query(mut q): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let mut q: HashMap<String, String> = HashMap::new();
+    let mut repeated = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if q.insert(k.to_string(), v.into_owned()).is_some() {
+            repeated.push(k.into_owned());
+        }
+    }
     let req = FileRequest {
         file,
         name,
@@ -27,6 +34,8 @@ pub(crate) async fn get_file(
         expires: q.remove("exp"),
         key_id: q.remove("kid"),
         signature: q.remove("sig"),
+        marker: q.remove("sp"),
+        unexpected: q.into_keys().chain(repeated).collect(),
         range: headers
             .get(header::RANGE)
             .and_then(|v| v.to_str().ok())
