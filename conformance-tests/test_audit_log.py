@@ -320,8 +320,9 @@ def _cases():
                                ("/files/x/y", "origin", "file path outside the prefix")]:
         add("unmatched", "GET", 404, NF, R("GET", path, where=where, who=None), who=None, at=(None, None, None),
             label=label)
-    add("unmatched", "DELETE", 405, None, R("DELETE", "/shares", who=None), who=None, at=(None, None, None),
-        label="method not allowed")
+    # a wrong method is answered with a JSON protocol error too (naming the allowed methods)
+    add("unmatched", "DELETE", 405, "MALFORMED_REQUEST", R("DELETE", "/shares", who=None), who=None,
+        at=(None, None, None), label="method not allowed")
     # probes and scrapes (/healthz, /readyz, /_lakeshare/metrics, admin /metrics) are not data access
     # and are not audited: see test_probes_and_scrapes_are_not_audited
     # ---- public activation routes (on the recipient listener, outside the prefix)

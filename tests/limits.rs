@@ -51,14 +51,16 @@ async fn requests_per_minute_are_limited_until_the_next_minute() {
 }
 
 #[tokio::test]
-async fn a_daily_bytes_quota_stops_file_urls_until_the_next_day() {
+async fn a_daily_files_quota_stops_file_urls_until_the_next_day() {
     let clock = ManualClock::at(100 * DAY + 1_000);
     let server = support::start_with_clock(
         &[("plain", support::golden("plain-unpartitioned"))],
         support::local_signer,
         ServiceSettings {
             limits: Limits {
-                bytes_per_day: Some(1),
+                // The table has 2 active files: the first query takes them; the second would
+                // cross the quota.
+                files_per_day: Some(3),
                 ..Limits::default()
             },
             ..ServiceSettings::default()
@@ -91,4 +93,62 @@ async fn a_daily_bytes_quota_stops_file_urls_until_the_next_day() {
     assert_eq!(list.status(), 200);
     clock.set(101 * DAY);
     assert_eq!(post().await.unwrap().status(), 200, "a new day");
+}
+
+#[tokio::test]
+async fn a_query_that_would_cross_the_daily_quota_hands_out_nothing() {
+    let clock = ManualClock::at(100 * DAY + 1_000);
+    let server = support::start_with_clock(
+        &[("plain", support::golden("plain-unpartitioned"))],
+        support::local_signer,
+        ServiceSettings {
+            limits: Limits {
+                // 2 active files in the table: the query would cross the limit.
+                files_per_day: Some(1),
+                ..Limits::default()
+            },
+            ..ServiceSettings::default()
+        },
+        clock.clone(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let query = format!("{}/shares/s/schemas/d/tables/plain/query", server.base);
+    let answer = client
+        .post(&query)
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 429, "refused whole, before any line");
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["errorCode"], "RESOURCE_EXHAUSTED");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 files per day"),
+        "{body}"
+    );
+    // Nothing was counted: a one-file page (maxFiles) still fits.
+    for _ in 0..1 {
+        let page = client
+            .post(&query)
+            .bearer_auth(&server.token)
+            .json(&serde_json::json!({"maxFiles": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.text().await.unwrap().matches("\"file\"").count(), 1);
+    }
+    let over = client
+        .post(&query)
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({"maxFiles": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), 429, "1 file handed out, never 2");
 }
