@@ -29,6 +29,10 @@ DIR=$(mktemp -d)
 run() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$DIR"
 run "$BIN/initdb" -D "$DIR/data" -A trust -U postgres >/dev/null
-run "$BIN/pg_ctl" -D "$DIR/data" -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR" -l "$DIR/log" -w start >/dev/null
+if ! run "$BIN/pg_ctl" -D "$DIR/data" -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR" -l "$DIR/log" -w start >/dev/null; then
+  echo "PostgreSQL did not start; its log ($DIR/log):" >&2
+  cat "$DIR/log" >&2 || true
+  exit 1
+fi
 echo "export LAKESHARE_TEST_PG_URL=postgres://postgres@127.0.0.1:$PORT/postgres"
 echo "export LAKESHARE_TEST_PG_DIR=$DIR"

@@ -6,11 +6,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    echo "the Rust component '$component' is missing: rustup component add $component" >&2
+    exit 1
+  fi
+done
+
 echo "== cargo fmt --check"
 cargo fmt --check
 
 echo "== PostgreSQL for the catalog suite"
-eval "$(./scripts/postgres.sh)"
+# A failure to start PostgreSQL stops the run here, with its cause (not six minutes later).
+if ! PG_ENV=$(./scripts/postgres.sh); then
+  echo "PostgreSQL could not be started (see the messages above); the catalog suite needs it" >&2
+  exit 1
+fi
+eval "$PG_ENV"
+: "${LAKESHARE_TEST_PG_URL:?scripts/postgres.sh printed no LAKESHARE_TEST_PG_URL}"
 trap './scripts/postgres.sh stop "$LAKESHARE_TEST_PG_DIR"' EXIT
 
 echo "== cargo clippy"
@@ -18,7 +31,7 @@ cargo clippy --locked --all-targets --features pg-tests -- -D warnings
 echo "== cargo build"
 cargo build --locked --features pg-tests
 echo "== cargo test (unit, in-process HTTP, catalog suite on SQLite and PostgreSQL)"
-cargo test --locked --features pg-tests
+cargo test --locked --no-fail-fast --features pg-tests
 
 echo "== python venv for the conformance suite"
 VENV="${LAKESHARE_VENV:-.venv}"

@@ -34,8 +34,8 @@ pub struct StoreArgs {
     /// Config file; the state store defaults to `lakeshare.db` next to it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// State store (SQLite file) path.
-    #[arg(long)]
+    /// State store: a SQLite file path or a `postgres://` URL (env `LAKESHARE_STATE`).
+    #[arg(long, env = "LAKESHARE_STATE")]
     pub state: Option<PathBuf>,
 }
 

@@ -26,8 +26,9 @@ pub struct ServeArgs {
     /// Override the config's `port` (0 = any free port; the bound address is printed).
     #[arg(long)]
     pub port: Option<u16>,
-    /// State store path (default: `lakeshare.db` next to the config).
-    #[arg(long)]
+    /// State store: a SQLite file path or a `postgres://` URL (env `LAKESHARE_STATE`; default:
+    /// `lakeshare.db` next to the config). It must exist: `serve` never creates an empty one.
+    #[arg(long, env = "LAKESHARE_STATE")]
     pub state: Option<PathBuf>,
     /// Accept requests without a token. Development only: refused on non-loopback hosts.
     #[arg(long)]
@@ -354,6 +355,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .state
         .clone()
         .unwrap_or_else(|| wiring::default_state_path(&args.config));
+    wiring::check_serving_state(&state, config.bearer_token.is_some() || args.allow_anonymous)?;
     let catalog: DynCatalog = wiring::open_catalog_as(&state, "server").await?;
     let server = start(&config, catalog, args.allow_anonymous, args.admin_port).await?;
     println!("lakeshare listening on {}", server.url);

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use super::StoreArgs;
 use crate::catalog::sql::SqlCatalog;
@@ -55,14 +55,62 @@ pub fn default_state_path(config: &Path) -> PathBuf {
         .join("lakeshare.db")
 }
 
+fn is_postgres(location: &Path) -> bool {
+    let text = location.to_string_lossy();
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
+/// `serve` never creates an empty state store: a missing SQLite file means recipients were
+/// created elsewhere (or not at all), and serving would refuse everyone. With a config
+/// `authorization.bearerToken` or `--allow-anonymous` (no recipients needed) it is created.
+pub fn check_serving_state(location: &Path, no_recipients_needed: bool) -> anyhow::Result<()> {
+    if is_postgres(location) || no_recipients_needed || location.exists() {
+        return Ok(());
+    }
+    bail!(
+        "refusing to start: no state store at {}: create a recipient first (`lakeshare recipient create NAME \
+         --share SHARE --state {0}`) or an empty store (`lakeshare migrate --state {0}`); \
+         pass --state PATH (or set LAKESHARE_STATE) to use another one",
+        location.display()
+    )
+}
+
 /// Opens the state store: PostgreSQL for `postgres://` / `postgresql://` URLs, else SQLite.
 /// Changes made through it are recorded as made by `actor`.
 pub async fn open_catalog_as(location: &Path, actor: &str) -> anyhow::Result<DynCatalog> {
     let text = location.to_string_lossy();
+    if !is_postgres(location) {
+        let dir = location
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if dir.exists() && !tempfile_probe(dir) {
+            bail!(
+                "the state store's folder {} is not writable by this user: pass --state PATH \
+                 (or set LAKESHARE_STATE) to a writable location, e.g. \
+                 /var/lib/lakeshare/lakeshare.db",
+                dir.display()
+            );
+        }
+    }
     let catalog = SqlCatalog::open(&text)
         .await
-        .with_context(|| format!("cannot open the state store at {text}"))?;
+        .with_context(|| format!("cannot open the state store at {}", redacted(&text)))?;
     Ok(Arc::new(catalog.with_actor(actor)))
+}
+
+/// Whether a file can be created in `dir` (SQLite needs its journal and WAL files there).
+fn tempfile_probe(dir: &Path) -> bool {
+    let probe = dir.join(format!(".lakeshare-write-probe-{}", std::process::id()));
+    let ok = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .is_ok();
+    if ok {
+        let _ = std::fs::remove_file(&probe);
+    }
+    ok
 }
 
 /// Opens the state store for a CLI command (changes recorded as `cli:<user>`).
@@ -70,12 +118,36 @@ pub async fn open_catalog(location: &Path) -> anyhow::Result<DynCatalog> {
     open_catalog_as(location, &cli_actor()).await
 }
 
-/// `cli:<user>`: who changes made from this shell are recorded as.
+/// `cli:<user>`: who changes made from this shell are recorded as: `$USER` or `$LOGNAME`,
+/// else the operating system's name for this process's user (containers and services often
+/// run without `$USER`), else `uid:<n>`.
 pub fn cli_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(os_user)
+        .unwrap_or_else(|| "unknown".to_owned());
     format!("cli:{user}")
+}
+
+/// The user name of this process's real uid (Linux: `/proc/self/status` and `/etc/passwd`).
+fn os_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let name = std::fs::read_to_string("/etc/passwd").ok().and_then(|p| {
+        p.lines().find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)? == uid).then(|| name.to_owned())
+        })
+    });
+    Some(name.unwrap_or_else(|| format!("uid:{uid}")))
 }
 
 /// Loads the signing keys, generating and persisting the first one if there is none.
