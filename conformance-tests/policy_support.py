@@ -160,7 +160,7 @@ def snapshot(binary, state):
 
 def redeem(link, path):
     """GET the activation link (the code is the credential); write the profile to `path`; return it."""
-    r = requests.get(link, timeout=30)
+    r = requests.get(link, timeout=30, headers={"Accept": "application/json"})
     assert r.status_code == 200, f"activation link {link} gave HTTP {r.status_code}: {r.text[:500]}"
     prof = r.json()
     with open(path, "w") as fh:

@@ -180,7 +180,8 @@ class Ctx:
 
     def redeemed_code(self):
         code = self.activation_code()
-        r = self.call("GET", f"/api/2.1/unity-catalog/public/data_sharing_activation/{code}", who=None, where="origin")
+        r = self.call("GET", f"/api/2.1/unity-catalog/public/data_sharing_activation/{code}", who=None, where="origin",
+                      headers={"Accept": "application/json"})
         assert r.status_code == 200, r.text[:300]
         return code
 
@@ -332,10 +333,20 @@ def _cases():
         prepare=lambda c: c.activation_code(), who=None, at=(None, None, None))
     add(info, "GET", 404, NF, R("GET", info.format(code="unknowncode"), who=None, where="origin"), who=None,
         at=(None, None, None))
-    add(redeem, "GET", 200, None, lambda c, code: c.call("GET", redeem.format(code=code), who=None, where="origin"),
+    JSON = {"Accept": "application/json"}
+    add(redeem, "GET", 200, None, lambda c, code: c.call("GET", redeem.format(code=code), who=None, where="origin",
+                                                         headers=JSON),
         prepare=lambda c: c.activation_code(), who=None, at=(None, None, None))
-    add(redeem, "GET", 404, NF, lambda c, code: c.call("GET", redeem.format(code=code), who=None, where="origin"),
+    add(redeem, "GET", 404, NF, lambda c, code: c.call("GET", redeem.format(code=code), who=None, where="origin",
+                                                       headers=JSON),
         prepare=lambda c: c.redeemed_code(), who=None, at=(None, None, None), label="already redeemed")
+    add(redeem, "GET", 200, None, lambda c, code: c.call("GET", redeem.format(code=code), who=None, where="origin",
+                                                         headers={"Accept": "text/html"}),
+        prepare=lambda c: c.activation_code(), who=None, at=(None, None, None), label="landing page")
+    add(redeem, "HEAD", 200, None, lambda c, code: c.call("HEAD", redeem.format(code=code), who=None, where="origin"),
+        prepare=lambda c: c.activation_code(), who=None, at=(None, None, None), label="never redeems")
+    add(redeem, "POST", 200, None, lambda c, code: c.call("POST", redeem.format(code=code), who=None, where="origin"),
+        prepare=lambda c: c.activation_code(), who=None, at=(None, None, None), label="download")
     # ---- admin API (its own listener)
     A = "/api/2.1/unity-catalog"
     add(A + "/shares", "GET", 200, None, R("GET", A + "/shares", who="admin", where="admin"), who="admin", at=None,
@@ -618,7 +629,7 @@ def test_no_secrets_in_state_db_or_server_log(lakeshare_bin, tables, tmp_path):
         secrets.append(("activation code", code))
         info = link.replace("/data_sharing_activation/", "/data_sharing_activation_info/")
         assert requests.get(info, timeout=HTTP_TIMEOUT).status_code == 200
-        r = requests.get(link, timeout=HTTP_TIMEOUT)
+        r = requests.get(link, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
         assert r.status_code == 200, r.text[:300]
         carol = r.json()["bearerToken"]
         secrets.append(("activated bearer token", carol))

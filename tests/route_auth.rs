@@ -166,8 +166,29 @@ async fn activation_links_issue_a_working_profile_exactly_once() {
     let info = format!("{root}/api/2.1/unity-catalog/public/data_sharing_activation_info/{code}");
     let redeem = format!("{root}/api/2.1/unity-catalog/public/data_sharing_activation/{code}");
     assert_eq!(client.get(&info).send().await.unwrap().status(), 200);
+    // A browser (or a link scanner) gets the landing page; nothing is redeemed.
+    let page = client
+        .get(&redeem)
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Download the profile file")
+    );
+    assert_eq!(client.head(&redeem).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client.get(&info).send().await.unwrap().status(),
+        200,
+        "still unused"
+    );
     let profile: serde_json::Value = client
         .get(&redeem)
+        .header("accept", "application/json")
         .send()
         .await
         .unwrap()
@@ -185,10 +206,17 @@ async fn activation_links_issue_a_working_profile_exactly_once() {
         .unwrap();
     assert_eq!(shares.status(), 200, "the activated token works");
     assert_eq!(
-        client.get(&redeem).send().await.unwrap().status(),
+        client
+            .get(&redeem)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .status(),
         404,
         "second redemption"
     );
+    assert_eq!(client.head(&redeem).send().await.unwrap().status(), 404);
     assert_eq!(
         client.get(&info).send().await.unwrap().status(),
         404,

@@ -355,7 +355,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .state
         .clone()
         .unwrap_or_else(|| wiring::default_state_path(&args.config));
-    wiring::check_serving_state(&state, config.bearer_token.is_some() || args.allow_anonymous)?;
+    wiring::check_serving_state(
+        &state,
+        config.bearer_token.is_some() || args.allow_anonymous,
+    )?;
     let catalog: DynCatalog = wiring::open_catalog_as(&state, "server").await?;
     let server = start(&config, catalog, args.allow_anonymous, args.admin_port).await?;
     println!("lakeshare listening on {}", server.url);

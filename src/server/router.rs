@@ -74,6 +74,14 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
         "GET",
         "/api/2.1/unity-catalog/public/data_sharing_activation/{code}",
     ),
+    (
+        "HEAD",
+        "/api/2.1/unity-catalog/public/data_sharing_activation/{code}",
+    ),
+    (
+        "POST",
+        "/api/2.1/unity-catalog/public/data_sharing_activation/{code}",
+    ),
 ];
 
 async fn not_found(uri: Uri) -> Response {
@@ -137,7 +145,9 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route(
             "/api/2.1/unity-catalog/public/data_sharing_activation/{code}",
-            get(activation::retrieve_token),
+            get(activation::retrieve_token)
+                .head(activation::retrieve_token)
+                .post(activation::download_profile),
         );
     let app = if state.prefix.is_empty() {
         root.merge(api)

@@ -29,6 +29,7 @@ mod timestamp;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+pub use activation::ActivationLanding;
 pub use auth::Identity;
 pub use changes::ChangesParams;
 pub use error::ServiceError;

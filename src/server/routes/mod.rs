@@ -1,6 +1,7 @@
 //! One file per endpoint group.
 
 pub(crate) mod activation;
+mod activation_page;
 pub(crate) mod credentials;
 pub(crate) mod files;
 pub(crate) mod ops;
