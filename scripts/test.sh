@@ -44,15 +44,20 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   echo "$WANT" > "$STAMP"
 fi
 
-echo "== Azurite (npm) for the Azure Blob tests"
-if ! command -v npm >/dev/null 2>&1; then
+echo "== system packages: Node.js/npm (Azurite, playwright-core), nginx (TLS proxy), chromium"
+missing=()
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "npm (Node.js) is required for the Azurite emulator: apt-get install nodejs npm" >&2
+    echo "missing packages for the conformance suite: ${missing[*]} (apt-get install ${missing[*]})" >&2
     exit 1
   fi
 fi
+export PATH="$PATH:/usr/sbin"
 LOCK=conformance-tests/package-lock.json
 NSTAMP=conformance-tests/node_modules/.lock.sha256
 NWANT=$(sha256sum "$LOCK" | cut -d' ' -f1)
@@ -61,5 +66,7 @@ if [ ! -x conformance-tests/node_modules/.bin/azurite-blob ] || [ "$(cat "$NSTAM
   echo "$NWANT" > "$NSTAMP"
 fi
 
-echo "== conformance tests (stock Python connector + raw HTTP)"
+echo "== conformance tests (stock Python connector, raw HTTP, a real browser, a TLS proxy)"
+export LAKESHARE_ARTIFACTS="$PWD/target/conformance-artifacts"
 LAKESHARE_BIN="$PWD/target/debug/lakeshare" "$VENV/bin/python" -m pytest conformance-tests -q -p no:cacheprovider
+echo "screenshots: $LAKESHARE_ARTIFACTS"

@@ -319,8 +319,32 @@ fn default_endpoint(store: &StoreArgs) -> anyhow::Result<String> {
         .as_ref()
         .context("pass --endpoint URL (or --config FILE to derive it)")?;
     let c = crate::config::load(path).map_err(anyhow::Error::msg)?;
+    if let Some(public) = &c.public_url {
+        return Ok(format!("{public}{}", c.endpoint));
+    }
     let scheme = if c.ssl.is_some() { "https" } else { "http" };
-    Ok(format!("{scheme}://{}:{}{}", c.host, c.port, c.endpoint))
+    let endpoint = format!("{scheme}://{}:{}{}", c.host, c.port, c.endpoint);
+    if let Some(why) = unreachable_for_partners(&c.host, c.port) {
+        eprintln!(
+            "warning: the profile names {endpoint}, {why}: partners elsewhere cannot reach it; \
+             set `publicUrl` in the config (or pass --endpoint URL)"
+        );
+    }
+    Ok(endpoint)
+}
+
+/// Why an address in a profile would not reach the server from a partner's machine.
+fn unreachable_for_partners(host: &str, port: u16) -> Option<&'static str> {
+    let bare = host.trim_matches(|c| c == '[' || c == ']');
+    if port == 0 {
+        return Some("whose port 0 means 'any free port' (the real one is printed by serve)");
+    }
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_loopback() => Some("a loopback address"),
+        Ok(ip) if ip.is_unspecified() => Some("a wildcard address that names no host"),
+        _ if bare.eq_ignore_ascii_case("localhost") => Some("a loopback address"),
+        _ => None,
+    }
 }
 
 fn fmt_ms(ms: Option<i64>) -> String {

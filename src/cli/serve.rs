@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// `lakeshare.db` next to the config). It must exist: `serve` never creates an empty one.
     #[arg(long, env = "LAKESHARE_STATE")]
     pub state: Option<PathBuf>,
+    /// The external URL recipients reach this server at (overrides the config's `publicUrl`),
+    /// e.g. `https://sharing.example.com` behind a TLS-terminating proxy.
+    #[arg(long, env = "LAKESHARE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Accept requests without a token. Development only: refused on non-loopback hosts.
     #[arg(long)]
     pub allow_anonymous: bool,
@@ -239,6 +243,7 @@ pub async fn start(
         scheme,
         bound_base: url.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
+        public_url: config.public_url.clone(),
         audit: audit_for(crate::server::ROUTES, &config.endpoint),
     });
     let admin = match admin_port {
@@ -247,9 +252,13 @@ pub async fn start(
             let admin_listener = TcpListener::bind(("127.0.0.1", port))
                 .with_context(|| format!("cannot listen on 127.0.0.1:{port} for the admin API"))?;
             admin_listener.set_nonblocking(true)?;
-            let origin = url::Url::parse(&url)
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_default();
+            // Activation links live at the server root: on the public URL when there is one.
+            let origin = match &config.public_url {
+                Some(public) => public.clone(),
+                None => url::Url::parse(&url)
+                    .map(|u| u.origin().ascii_serialization())
+                    .unwrap_or_default(),
+            };
             let router =
                 crate::server::admin::build_admin_router(crate::server::admin::AdminState {
                     service: wired.service.clone(),
@@ -351,6 +360,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(p) = args.port {
         config.port = p;
     }
+    if let Some(u) = &args.public_url {
+        config.public_url = Some(config::check_public_url(u).map_err(anyhow::Error::msg)?);
+    }
     let state = args
         .state
         .clone()
@@ -364,6 +376,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("lakeshare listening on {}", server.url);
     if let Some(admin) = &server.admin_url {
         println!("lakeshare admin API listening on {admin}");
+    }
+    match &config.public_url {
+        Some(public) => eprintln!(
+            "public URL (profiles, links, file URLs): {public}{}",
+            config.endpoint
+        ),
+        None if !is_loopback_host(&config.host) => eprintln!(
+            "note: no publicUrl is set: profiles, activation links and file URLs use the Host \
+             each request names (and, from trustedProxies, the forwarded scheme and host)"
+        ),
+        None => {}
     }
     std::io::stdout().flush()?;
     server.run().await

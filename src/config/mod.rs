@@ -5,4 +5,6 @@ mod raw;
 mod storage;
 mod validate;
 
-pub use validate::{Config, ConnectionLimits, SslConfig, load, parse, parse_policy};
+pub use validate::{
+    Config, ConnectionLimits, SslConfig, check_public_url, load, parse, parse_policy,
+};

@@ -41,6 +41,7 @@ pub(crate) struct RawConfig {
     pub(crate) request_timeout_seconds: Option<i64>,
     pub(crate) temporary_credential_validity_seconds: Option<i64>,
     pub(crate) connections: Option<RawConnections>,
+    pub(crate) public_url: Option<String>,
 }
 
 /// Connection limits of the listeners (Lakeshare extension).
@@ -212,6 +213,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ),
     ("temporaryCredentialValiditySeconds", Support::Yes),
     ("connections", Support::Yes),
+    ("publicUrl", Support::Yes),
 ];
 
 /// Keys of one table entry.

@@ -96,6 +96,10 @@ pub struct Config {
     pub storage_self_test: bool,
     /// Lakeshare extension `connections`: limits of every listener.
     pub connections: ConnectionLimits,
+    /// Lakeshare extension `publicUrl`: the external URL of the server root (scheme, host,
+    /// optional port and path; no trailing slash), used for profiles, activation links and
+    /// file URLs.
+    pub public_url: Option<String>,
     /// Warnings to show the operator.
     pub warnings: Vec<String>,
 }
@@ -122,6 +126,25 @@ impl Default for ConnectionLimits {
             body_timeout: std::time::Duration::from_secs(60),
         }
     }
+}
+
+/// Checks a `publicUrl` (config key or `--public-url`): `http` or `https`, a host, no query or
+/// fragment. Returns it without a trailing slash.
+pub fn check_public_url(u: &str) -> Result<String, String> {
+    let parsed =
+        url::Url::parse(u.trim()).map_err(|e| format!("publicUrl '{u}' is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host_str().is_none_or(str::is_empty)
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+        || !parsed.username().is_empty()
+    {
+        return Err(format!(
+            "publicUrl '{u}' must be http(s)://host[:port][/path], the address recipients reach \
+             this server at (without the endpoint prefix, query or fragment)"
+        ));
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
 
 fn connection_limits(raw: Option<RawConnections>) -> Result<ConnectionLimits, String> {
@@ -619,6 +642,7 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
         audit_checkpoint_every: positive("auditCheckpointEvery", raw.audit_checkpoint_every, 1000)?,
         temp_credential_validity_s,
         connections: connection_limits(raw.connections)?,
+        public_url: raw.public_url.map(|u| check_public_url(&u)).transpose()?,
         warnings,
     })
 }

@@ -144,7 +144,7 @@ impl TableReader {
             .list_from(&log)
             .map(|mut it| it.next());
         match first {
-            Ok(Some(Ok(_))) => DeltaError::Kernel(err.to_string()),
+            Ok(Some(Ok(_))) => DeltaError::from(err),
             Ok(None) => DeltaError::TableNotFound,
             // Local tables: a missing folder is a missing table.
             Ok(Some(Err(_))) | Err(_) if root.scheme() == "file" => DeltaError::TableNotFound,

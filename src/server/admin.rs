@@ -403,7 +403,7 @@ async fn not_found() -> Response {
 
 /// Builds the admin router.
 pub fn build_admin_router(state: AdminState) -> Router {
-    Router::new()
+    let routed = Router::new()
         .route("/.well-known/databricks-config", get(not_found))
         .route(&format!("{UC}/tables"), get(list_tables).post(create_table))
         .route(
@@ -442,22 +442,27 @@ pub fn build_admin_router(state: AdminState) -> Router {
         .route(&format!("{EXT}/recipients/{{name}}/preview"), get(preview))
         .route(&format!("{EXT}/changes"), get(changes))
         .route("/metrics", get(metrics))
-        .fallback(not_found)
+        .fallback(not_found);
+    let audit = state.audit.clone();
+    let telemetry = super::telemetry::TelemetryState {
+        telemetry: state.service.telemetry(),
+        routes: ADMIN_ROUTES,
+        prefix: String::new(),
+    };
+    let routed: Router = routed.with_state(state);
+    // As for the recipient router: the cross-cutting layers see the final answers.
+    Router::new()
+        .fallback_service(routed)
         .layer(axum::middleware::from_fn_with_state(
             super::json_errors::ErrorStyle::Admin,
             super::json_errors::json_errors,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            super::telemetry::TelemetryState {
-                telemetry: state.service.telemetry(),
-                routes: ADMIN_ROUTES,
-                prefix: String::new(),
-            },
+            telemetry,
             super::telemetry::observe_requests,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.audit.clone(),
+            audit,
             super::audit::audit_requests,
         ))
-        .with_state(state)
 }

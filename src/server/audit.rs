@@ -11,9 +11,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::error::ApiError;
+use super::error::refusal;
 use crate::audit::AuditEvent;
 use crate::audit::vended::VENDED;
 use crate::audit::writer::AuditWriter;
@@ -193,15 +193,15 @@ pub(crate) async fn audit_requests(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (mut parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| super::error::body_refusal(&e, MAX_BODY_BYTES));
-    let path = parts.uri.path().to_owned();
     let admin = cfg.prefix.is_empty()
         && cfg
             .routes
             .first()
             .is_some_and(|(_, r)| r.starts_with("/api/"));
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| super::error::body_refusal(&e, MAX_BODY_BYTES, admin));
+    let path = parts.uri.path().to_owned();
     let (route, captures) = below_prefix(&cfg.prefix, &path)
         .and_then(|inner| route_of(cfg.routes, &parts.method, inner))
         .or_else(|| route_of(crate::server::PUBLIC_ROUTES, &parts.method, &path))
@@ -248,10 +248,12 @@ pub(crate) async fn audit_requests(
     let mut response = if refuse {
         // The last write failed: refuse before doing anything; recording this refusal is the
         // probe that brings the log back.
-        ApiError(ServiceError::Unavailable(
-            "the audit log is unavailable; the request was not served".to_owned(),
-        ))
-        .into_response()
+        refusal(
+            ServiceError::Unavailable(
+                "the audit log is unavailable; the request was not served".to_owned(),
+            ),
+            admin,
+        )
     } else {
         match bytes {
             Ok(bytes) => {
@@ -337,12 +339,14 @@ pub(crate) async fn audit_requests(
     if let Err(e) = cfg.writer.record(event).await {
         tracing::error!(error = %e, request_id = %request_id, "cannot write the audit event");
         if cfg.fail_closed {
-            response = ApiError(ServiceError::Unavailable(
-                "the audit log is unavailable: the answer is withheld (the request may have \
-                 taken effect; check before retrying a change)"
-                    .to_owned(),
-            ))
-            .into_response();
+            response = refusal(
+                ServiceError::Unavailable(
+                    "the audit log is unavailable: the answer is withheld (the request may \
+                     have taken effect; check before retrying a change)"
+                        .to_owned(),
+                ),
+                admin,
+            );
         }
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -38,6 +38,35 @@ pub(crate) fn classify(e: &ServiceError) -> (StatusCode, ErrorCode) {
     (status, code)
 }
 
+/// A service error answered in the shape of the router that refuses it: the Delta Sharing
+/// `{"errorCode","message"}`, or the admin API's Unity-style `{"error_code","message"}` that the
+/// Databricks SDK parses.
+pub(crate) fn refusal(e: ServiceError, admin: bool) -> Response {
+    let mut r = ApiError(e).into_response();
+    if admin {
+        // Same status, headers and code; the admin API's field name.
+        let code = r
+            .extensions()
+            .get::<super::audit::ErrorCodeExt>()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        let message = r
+            .extensions()
+            .get::<PublicMessage>()
+            .map(|m| m.0.clone())
+            .unwrap_or_default();
+        let body = serde_json::json!({ "error_code": code, "message": message }).to_string();
+        let (mut parts, _) = r.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        r = Response::from_parts(parts, axum::body::Body::from(body));
+    }
+    r
+}
+
+/// The message an error response carries (kept for re-shaping it).
+#[derive(Debug, Clone)]
+pub(crate) struct PublicMessage(pub(crate) String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = classify(&self.0);
@@ -52,7 +81,8 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (status, Json(ErrorBody::new(code, message))).into_response();
+        let mut response = (status, Json(ErrorBody::new(code, message.clone()))).into_response();
+        response.extensions_mut().insert(PublicMessage(message));
         response
             .extensions_mut()
             .insert(super::audit::ErrorCodeExt(code.as_str().to_owned()));
@@ -83,7 +113,7 @@ impl IntoResponse for ApiError {
 /// The answer to a request body that could not be read: 408 when it did not arrive in time
 /// (the connection's body deadline), else 413 (over `limit` bytes). Either way the connection
 /// is closed, since the rest of the body is unread.
-pub(crate) fn body_refusal(e: &axum::Error, limit: usize) -> Response {
+pub(crate) fn body_refusal(e: &axum::Error, limit: usize, admin: bool) -> Response {
     let timed_out = std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |s| {
         s.source()
     })
@@ -96,7 +126,7 @@ pub(crate) fn body_refusal(e: &axum::Error, limit: usize) -> Response {
             format!("the request body is larger than {limit} bytes"),
         )
     };
-    let mut r = ApiError(ServiceError::Malformed(message)).into_response();
+    let mut r = refusal(ServiceError::Malformed(message), admin);
     *r.status_mut() = status;
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -86,18 +86,94 @@ pub(crate) fn capabilities(parts: &axum::http::HeaderMap) -> Capabilities {
     Capabilities::parse(parts.get(CAPABILITIES_HEADER).and_then(|v| v.to_str().ok()))
 }
 
-/// The endpoint URL the client used (scheme + Host + prefix), for Lakeshare-signed URLs.
-pub(crate) fn public_base(headers: &axum::http::HeaderMap, state: &AppState) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        });
+fn plausible_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
+/// `proto` and `host` of the first element of a `Forwarded` header (RFC 7239).
+fn forwarded_pair(headers: &axum::http::HeaderMap) -> (Option<String>, Option<String>) {
+    let Some(first) = headers
+        .get(header::FORWARDED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+    else {
+        return (None, None);
+    };
+    let mut proto = None;
+    let mut host = None;
+    for pair in first.split(';') {
+        if let Some((k, v)) = pair.trim().split_once('=') {
+            let v = v.trim().trim_matches('"').to_owned();
+            match k.trim().to_ascii_lowercase().as_str() {
+                "proto" => proto = Some(v),
+                "host" => host = Some(v),
+                _ => {}
+            }
+        }
+    }
+    (proto, host)
+}
+
+/// The endpoint URL recipients reach this server at (for profiles, activation links and
+/// Lakeshare-signed file URLs): the configured `publicUrl` when there is one; else, from a
+/// trusted proxy, the scheme and host it forwards (`Forwarded`, `X-Forwarded-Proto`,
+/// `X-Forwarded-Host`); else this listener's scheme and the request's `Host`.
+pub(crate) fn public_base(parts: &Parts, state: &AppState) -> String {
+    if let Some(public) = &state.public_url {
+        return format!("{public}{}", state.prefix);
+    }
+    let headers = &parts.headers;
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let trusted = peer.is_some_and(|p| state.trusted_proxies.iter().any(|n| n.contains(&p)));
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+    };
+    let (mut scheme, mut host) = (state.scheme.to_owned(), None);
+    if trusted {
+        let (fproto, fhost) = forwarded_pair(headers);
+        if let Some(p) = fproto.or_else(|| first("x-forwarded-proto")) {
+            let p = p.to_ascii_lowercase();
+            if p == "http" || p == "https" {
+                scheme = p;
+            }
+        }
+        host = fhost
+            .or_else(|| first("x-forwarded-host"))
+            .filter(|h| plausible_host(h));
+    }
+    let host = host.or_else(|| {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| plausible_host(h))
+            .map(str::to_owned)
+    });
     match host {
-        Some(h) => format!("{}://{}{}", state.scheme, h, state.prefix),
+        Some(h) => format!("{scheme}://{h}{}", state.prefix),
         None => state.bound_base.clone(),
+    }
+}
+
+/// The public endpoint URL of the request, as an extractor.
+pub(crate) struct PublicBase(pub(crate) String);
+
+impl FromRequestParts<AppState> for PublicBase {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(Self(public_base(parts, state)))
     }
 }

@@ -20,11 +20,13 @@ pub(crate) enum ErrorStyle {
     Admin,
 }
 
-fn is_json(r: &Response) -> bool {
+/// JSON errors, and the HTML pages Lakeshare renders on purpose (the activation landing
+/// page's "already used"), are left as they are.
+fn is_deliberate(r: &Response) -> bool {
     r.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"))
 }
 
 fn code_for(status: StatusCode) -> ErrorCode {
@@ -50,7 +52,7 @@ pub(crate) async fn json_errors(
     let method = request.method().clone();
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+    if !(status.is_client_error() || status.is_server_error()) || is_deliberate(&response) {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -20,8 +20,12 @@ pub struct AppState {
     pub scheme: &'static str,
     /// Endpoint URL as bound (fallback when a request has no usable Host header).
     pub bound_base: String,
-    /// Proxies whose `X-Forwarded-For` is believed (empty = none, the default).
+    /// Proxies whose `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and
+    /// `Forwarded` headers are believed (empty = none, the default).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `publicUrl`: the external URL of the server root (no trailing slash), used for
+    /// profiles, activation links and file URLs whatever a request's headers say.
+    pub public_url: Option<String>,
     /// The audit log (every request is recorded when set).
     pub audit: Option<std::sync::Arc<super::audit::AuditConfig>>,
 }
@@ -160,12 +164,19 @@ pub fn build_router(state: AppState) -> Router {
         routes: ROUTES,
         prefix: state.prefix.clone(),
     };
-    app.fallback(not_found)
+    let routed: Router = app
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(read_body_first))
+        .with_state(state);
+    // The cross-cutting layers wrap the *whole* router (as its fallback service), so that they
+    // see answers as the client gets them, `Allow` of a 405 included: axum adds it outside
+    // per-route layers.
+    Router::new()
+        .fallback_service(routed)
         .layer(axum::middleware::from_fn_with_state(
             super::json_errors::ErrorStyle::Recipient,
             super::json_errors::json_errors,
         ))
-        .layer(axum::middleware::from_fn(read_body_first))
         .layer(axum::middleware::from_fn_with_state(
             telemetry,
             super::telemetry::observe_requests,
@@ -174,7 +185,6 @@ pub fn build_router(state: AppState) -> Router {
             audit,
             super::audit::audit_requests,
         ))
-        .with_state(state)
 }
 
 /// Largest request body accepted (query bodies are small; hints are limited to 1 MiB).
@@ -189,7 +199,7 @@ async fn read_body_first(
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(e) => return super::error::body_refusal(&e, MAX_BODY_BYTES),
+        Err(e) => return super::error::body_refusal(&e, MAX_BODY_BYTES, false),
     };
     next.run(axum::extract::Request::from_parts(
         parts,

@@ -412,7 +412,13 @@ async fn audit_log(s: &dyn CatalogStore) {
     let mut prev = GENESIS.to_owned();
     let mut records = Vec::new();
     for seq in 1..=3 {
-        let body = format!("{{\"n\":{seq}}}");
+        let body = serde_json::to_string(&lakeshare::audit::event::AuditEvent {
+            id: format!("e{seq}"),
+            at_ms: seq,
+            principal: Some("r".into()),
+            ..Default::default()
+        })
+        .unwrap();
         let hash = link_hash("w", seq, &prev, &body);
         records.push(AuditRecord {
             writer: "w".into(),
@@ -434,6 +440,13 @@ async fn audit_log(s: &dyn CatalogStore) {
         .unwrap();
     let back = s.audit_records().await.unwrap();
     assert_eq!(back, records);
+    let mut report_msg = verify(&back, &[], None).problems;
+    assert!(report_msg.is_empty(), "{report_msg:?}");
+    // The indexed columns are checked against the hashed body.
+    let mut moved = back.clone();
+    moved[1].at_ms += 86_400_000;
+    report_msg = verify(&moved, &[], None).problems;
+    assert_eq!(report_msg.first().map(|p| p.seq), Some(2), "{report_msg:?}");
     let report = verify(
         &back,
         &s.audit_checkpoints().await.unwrap(),

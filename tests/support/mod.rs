@@ -103,6 +103,7 @@ pub async fn start_with_clock(
         scheme: "http",
         bound_base: base.clone(),
         trusted_proxies: Vec::new(),
+        public_url: None,
         audit: None,
     });
     tokio::spawn(async move {

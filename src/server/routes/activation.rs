@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::activation_page;
 use crate::server::error::ApiError;
-use crate::server::extract::public_base;
+use crate::server::extract::PublicBase;
 use crate::server::router::AppState;
 use crate::service::ServiceError;
 
@@ -39,10 +39,10 @@ fn wants_json(headers: &HeaderMap) -> bool {
 pub(crate) async fn retrieve_token(
     State(state): State<AppState>,
     method: Method,
+    PublicBase(endpoint): PublicBase,
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
-    let endpoint = public_base(&headers, &state);
     if method == Method::HEAD || !wants_json(&headers) {
         return Ok(match state.service.activation_landing(&code).await {
             Ok(l) => activation_page::landing(&l, &endpoint),
@@ -62,10 +62,10 @@ pub(crate) async fn retrieve_token(
 /// button (and `curl -X POST`): redeems the link and answers the profile as a file download.
 pub(crate) async fn download_profile(
     State(state): State<AppState>,
+    PublicBase(endpoint): PublicBase,
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
-    let endpoint = public_base(&headers, &state);
     let (profile, recipient) = match state.service.activate(&code, &endpoint).await {
         Ok(p) => p,
         Err(ServiceError::NotFound(_)) if !wants_json(&headers) => {

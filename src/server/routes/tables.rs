@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::protocol::capabilities::{Capabilities, FILE_ID_HASH_HEADER, TABLE_VERSION_HEADER};
 use crate::server::error::ApiError;
-use crate::server::extract::{Caller, capabilities, public_base};
+use crate::server::extract::{Caller, PublicBase, capabilities};
 use crate::server::ndjson;
 use crate::server::router::AppState;
 use crate::service::{ChangesParams, TableRef};
@@ -39,11 +39,11 @@ pub(crate) struct MetadataQuery {
 
 /// What the streaming table endpoints read from the headers: capabilities, the `fileidhash`
 /// value as sent, and the public endpoint URL for Lakeshare-signed file URLs.
-fn stream_headers(headers: &HeaderMap, state: &AppState) -> (Capabilities, Option<String>, String) {
+fn stream_headers(headers: &HeaderMap, base: PublicBase) -> (Capabilities, Option<String>, String) {
     let id_hash = headers
         .get(FILE_ID_HASH_HEADER)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    (capabilities(headers), id_hash, public_base(headers, state))
+    (capabilities(headers), id_hash, base.0)
 }
 
 fn version_response(version: u64) -> Response {
@@ -110,11 +110,12 @@ pub(crate) async fn get_table_metadata(
 pub(crate) async fn query_table(
     State(state): State<AppState>,
     Caller(p): Caller,
+    public: PublicBase,
     headers: HeaderMap,
     Path((share, schema, table)): TablePath,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (caps, id_hash, base) = stream_headers(&headers, &state);
+    let (caps, id_hash, base) = stream_headers(&headers, public);
     let resp = state
         .service
         .query_table(
@@ -133,11 +134,12 @@ pub(crate) async fn query_table(
 pub(crate) async fn query_table_changes(
     State(state): State<AppState>,
     Caller(p): Caller,
+    public: PublicBase,
     headers: HeaderMap,
     Path((share, schema, table)): TablePath,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let (caps, id_hash, base) = stream_headers(&headers, &state);
+    let (caps, id_hash, base) = stream_headers(&headers, public);
     let resp = state
         .service
         .query_table_changes(
@@ -156,11 +158,12 @@ pub(crate) async fn query_table_changes(
 pub(crate) async fn get_query_result(
     State(state): State<AppState>,
     Caller(p): Caller,
+    public: PublicBase,
     headers: HeaderMap,
     Path((share, schema, table, query_id)): Path<(String, String, String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (caps, id_hash, base) = stream_headers(&headers, &state);
+    let (caps, id_hash, base) = stream_headers(&headers, public);
     let resp = state
         .service
         .get_query_result(
