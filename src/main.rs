@@ -13,8 +13,10 @@ async fn main() -> std::process::ExitCode {
     // LAKESHARE_LOG_FORMAT=json: one JSON object per line, with the request span (request id,
     // route) on every event logged while serving a request.
     let json = std::env::var("LAKESHARE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    // Colours only for a terminal: log files and collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().with_current_span(true).init();

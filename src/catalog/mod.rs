@@ -114,6 +114,21 @@ pub struct NewActivation {
     pub token_expires_at_ms: Option<i64>,
 }
 
+/// An admin token as listed (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTokenInfo {
+    /// The administrator's name.
+    pub name: String,
+    /// Display prefix.
+    pub prefix: String,
+    /// Creation time (ms).
+    pub created_at_ms: i64,
+    /// Expiry (ms), if any.
+    pub expires_at_ms: Option<i64>,
+    /// Revocation time (ms), if revoked.
+    pub revoked_at_ms: Option<i64>,
+}
+
 /// A redeemed (or redeemable) activation code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activation {
@@ -248,9 +263,25 @@ pub trait CatalogStore:
     /// All recipients.
     async fn list_recipients(&self) -> Result<Vec<RecipientInfo>>;
     /// Stores an administrator token (hashed).
-    async fn create_admin_token(&self, name: &str, token: &NewToken, now_ms: i64) -> Result<()>;
+    async fn create_admin_token(
+        &self,
+        name: &str,
+        token: &NewToken,
+        expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<()>;
+    /// Every admin token (never the secret), newest first.
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminTokenInfo>>;
+    /// Revokes the live admin tokens whose display prefix is `prefix`, or, without one, every
+    /// live token of administrator `name`. Returns how many were revoked.
+    async fn revoke_admin_tokens(
+        &self,
+        name: Option<&str>,
+        prefix: Option<&str>,
+        now_ms: i64,
+    ) -> Result<usize>;
     /// The administrator a token belongs to, if it is known and not revoked.
-    async fn lookup_admin_token(&self, hash: &[u8; 32]) -> Result<Option<String>>;
+    async fn lookup_admin_token(&self, hash: &[u8; 32], now_ms: i64) -> Result<Option<String>>;
     /// The most recent `limit` administrative changes, newest first.
     async fn admin_changes(&self, limit: usize) -> Result<Vec<AdminChange>>;
     /// All signing keys.

@@ -15,10 +15,12 @@ use std::collections::BTreeMap;
 
 use super::sql_apply;
 use super::{
-    Activation, CatalogError, CatalogState, CatalogStore, Change, NewActivation, NewRecipient,
-    Origin, RecipientDecl, RecipientUpdate, RegisteredTable, Result, TokenRecord,
+    Activation, AdminTokenInfo, CatalogError, CatalogState, CatalogStore, Change, NewActivation,
+    NewRecipient, Origin, RecipientDecl, RecipientUpdate, RegisteredTable, Result, TokenRecord,
 };
-use crate::domain::model::{AdminChange, RecipientInfo, Schema, Share, SharedTable, TokenInfo};
+use crate::domain::model::{
+    AdminChange, PendingLink, RecipientInfo, Schema, Share, SharedTable, TokenInfo,
+};
 use crate::domain::partition_filter::PartitionSpec;
 use crate::domain::token::NewToken;
 use crate::storage::keyring::SigningKey;
@@ -157,9 +159,27 @@ impl SqlCatalog {
                 ))
             })
             .collect::<Result<BTreeMap<_, _>>>()?;
+        let pending_links = sqlx::query(
+            "SELECT created_at, expires_at, token_expires_at FROM activation_codes \
+             WHERE recipient_id = $1 AND used_at IS NULL ORDER BY created_at",
+        )
+        .bind(&id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|a| {
+            Ok(PendingLink {
+                created_at_ms: a.try_get("created_at").map_err(db_err)?,
+                expires_at_ms: a.try_get("expires_at").map_err(db_err)?,
+                token_expires_at_ms: a.try_get("token_expires_at").map_err(db_err)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
         Ok(RecipientInfo {
             shares: grants.keys().cloned().collect(),
             grant_expiries: grants,
+            pending_links,
             name: r.try_get("name").map_err(db_err)?,
             created_at_ms: r.try_get("created_at").map_err(db_err)?,
             revoked_at_ms: r.try_get("revoked_at").map_err(db_err)?,
@@ -895,15 +915,25 @@ impl CatalogStore for SqlCatalog {
         Ok(out)
     }
 
-    async fn create_admin_token(&self, name: &str, token: &NewToken, now_ms: i64) -> Result<()> {
+    async fn create_admin_token(
+        &self,
+        name: &str,
+        token: &NewToken,
+        expires_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<()> {
+        crate::domain::names::check_name(crate::domain::names::NameKind::Recipient, name)
+            .map_err(|e| CatalogError::Invalid(e.replace("recipient", "administrator")))?;
         let mut tx = self.write_tx().await.map_err(db_err)?;
         sqlx::query(
-            "INSERT INTO admin_tokens (hash, name, prefix, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO admin_tokens (hash, name, prefix, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&token.hash[..])
         .bind(name)
         .bind(&token.display_prefix)
         .bind(now_ms)
+        .bind(expires_at_ms)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -913,15 +943,77 @@ impl CatalogStore for SqlCatalog {
             now_ms,
             "admin_token.create",
             name,
-            serde_json::json!({ "tokenPrefix": token.display_prefix }),
+            serde_json::json!({ "tokenPrefix": token.display_prefix, "expiresAt": expires_at_ms }),
         )
         .await?;
         tx.commit().await.map_err(db_err)
     }
 
-    async fn lookup_admin_token(&self, hash: &[u8; 32]) -> Result<Option<String>> {
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminTokenInfo>> {
+        let rows = sqlx::query(
+            "SELECT name, prefix, created_at, expires_at, revoked_at FROM admin_tokens \
+             ORDER BY created_at DESC, prefix",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdminTokenInfo {
+                    name: r.try_get("name").map_err(db_err)?,
+                    prefix: r.try_get("prefix").map_err(db_err)?,
+                    created_at_ms: r.try_get("created_at").map_err(db_err)?,
+                    expires_at_ms: r.try_get("expires_at").map_err(db_err)?,
+                    revoked_at_ms: r.try_get("revoked_at").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_admin_tokens(
+        &self,
+        name: Option<&str>,
+        prefix: Option<&str>,
+        now_ms: i64,
+    ) -> Result<usize> {
+        let mut tx = self.write_tx().await.map_err(db_err)?;
+        let done = match (prefix, name) {
+            (Some(p), _) => sqlx::query(
+                "UPDATE admin_tokens SET revoked_at = $1 WHERE prefix = $2 AND revoked_at IS NULL",
+            )
+            .bind(now_ms)
+            .bind(p),
+            (None, Some(n)) => sqlx::query(
+                "UPDATE admin_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+            )
+            .bind(now_ms)
+            .bind(n),
+            (None, None) => {
+                return Err(CatalogError::Invalid(
+                    "name an administrator or a token prefix".to_owned(),
+                ));
+            }
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        record(
+            &mut tx,
+            &self.actor,
+            now_ms,
+            "admin_token.revoke",
+            name.or(prefix).unwrap_or_default(),
+            serde_json::json!({ "tokenPrefix": prefix, "revoked": done }),
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(usize::try_from(done).unwrap_or(usize::MAX))
+    }
+
+    async fn lookup_admin_token(&self, hash: &[u8; 32], now_ms: i64) -> Result<Option<String>> {
         let row = sqlx::query(
-            "SELECT hash, name FROM admin_tokens WHERE hash = $1 AND revoked_at IS NULL",
+            "SELECT hash, name, expires_at FROM admin_tokens WHERE hash = $1 AND revoked_at IS NULL",
         )
         .bind(&hash[..])
         .fetch_optional(&self.pool)
@@ -930,6 +1022,10 @@ impl CatalogStore for SqlCatalog {
         let Some(row) = row else { return Ok(None) };
         let stored: Vec<u8> = row.try_get("hash").map_err(db_err)?;
         if !crate::domain::token::hashes_equal(&stored, hash) {
+            return Ok(None);
+        }
+        let expires: Option<i64> = row.try_get("expires_at").map_err(db_err)?;
+        if expires.is_some_and(|e| e <= now_ms) {
             return Ok(None);
         }
         Ok(Some(row.try_get("name").map_err(db_err)?))

@@ -140,19 +140,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "Sample tables are shared as '{share}'. Profile: {}",
         profile_path.display()
     );
-    println!("Read them with the stock Python connector (pip install delta-sharing):");
+    println!(
+        "Read them with the stock Python connector, in a virtual environment (in another shell):"
+    );
     println!();
-    println!("    import delta_sharing");
-    println!("    profile = \"{}\"", profile_path.display());
-    println!("    print(delta_sharing.SharingClient(profile).list_all_tables())");
-    println!("    df = delta_sharing.load_as_pandas(profile + \"#{share}.samples.trips\")");
-    println!("    print(df.groupby(\"city\").size())");
     println!(
-        "    old = delta_sharing.load_as_pandas(profile + \"#{share}.samples.trips\", version=0)"
+        "python3 -m venv /tmp/lakeshare-client && /tmp/lakeshare-client/bin/pip install delta-sharing"
     );
+    println!("/tmp/lakeshare-client/bin/python - <<'EOF'");
+    println!("import delta_sharing");
+    println!("profile = \"{}\"", profile_path.display());
+    println!("print(delta_sharing.SharingClient(profile).list_all_tables())");
+    println!("df = delta_sharing.load_as_pandas(profile + \"#{share}.samples.trips\")");
+    println!("print(df.groupby(\"city\").size())");
+    println!("old = delta_sharing.load_as_pandas(profile + \"#{share}.samples.trips\", version=0)");
     println!(
-        "    dv = delta_sharing.load_as_pandas(profile + \"#{share}.samples.dv_events\", use_delta_format=True)"
+        "dv = delta_sharing.load_as_pandas(profile + \"#{share}.samples.dv_events\", use_delta_format=True)"
     );
+    println!("print(len(df), len(old), len(dv))");
+    println!("EOF");
     println!();
     println!("Press Ctrl-C to stop.");
     std::io::stdout().flush()?;

@@ -3,6 +3,7 @@
 
 pub mod admin_client;
 mod admin_cmds;
+mod admin_tokens;
 pub mod audit;
 mod audit_report;
 mod check;
@@ -60,9 +61,9 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Start a server on sample tables, with a ready-to-use profile.
     Demo(demo::DemoArgs),
-    /// Manage admin API tokens.
+    /// Manage admin API tokens (create with an expiry, list, revoke).
     #[command(subcommand)]
-    AdminToken(AdminTokenCommand),
+    AdminToken(admin_tokens::AdminTokenCommand),
     /// Show who changed what and when (shares, tables, recipients, grants, keys), newest first.
     AdminLog {
         /// How many changes.
@@ -88,6 +89,15 @@ pub enum Command {
     /// Show the changes that `apply` would make to match a policy file (create/update/delete
     /// per object).
     Plan(admin_cmds::PolicyArgs),
+    /// Health probe for containers without curl: GET the URL (e.g.
+    /// `http://127.0.0.1:8080/readyz`); exit 0 on a 2xx answer, 1 otherwise.
+    Probe {
+        /// The URL to fetch.
+        url: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
     /// Make the catalog match a policy file, in one transaction (all or nothing).
     Apply {
         #[command(flatten)]
@@ -95,18 +105,6 @@ pub enum Command {
         /// Allow changes that delete objects or take access away.
         #[arg(long)]
         allow_delete: bool,
-    },
-}
-
-/// Admin token subcommands.
-#[derive(Debug, Subcommand)]
-pub enum AdminTokenCommand {
-    /// Create an admin API token (printed once, stored hashed).
-    Create {
-        /// Administrator name.
-        name: String,
-        #[command(flatten)]
-        store: StoreArgs,
     },
 }
 
@@ -141,22 +139,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig { config } => check::run(&config).await,
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Demo(args) => demo::run(args).await,
-        Command::AdminToken(AdminTokenCommand::Create { name, store }) => {
-            let catalog = wiring::open_catalog(&wiring::state_path(&store)?).await?;
-            let new = crate::domain::token::generate();
-            catalog
-                .create_admin_token(&name, &new, chrono::Utc::now().timestamp_millis())
-                .await?;
-            println!("admin token: {}", new.secret);
-            Ok(())
-        }
+        Command::AdminToken(cmd) => admin_tokens::run(cmd).await,
         Command::AdminLog { limit, target } => admin_cmds::run_log(limit, &target).await,
         Command::Migrate { store } => {
             let path = wiring::state_path(&store)?;
             let text = path.to_string_lossy();
             let catalog = crate::catalog::sql::SqlCatalog::open(&text)
                 .await
-                .with_context(|| format!("cannot open the state store at {text}"))?;
+                .with_context(|| {
+                    format!("cannot open the state store at {}", wiring::redacted(&text))
+                })?;
             let (version, known) = catalog.schema_version().await?;
             println!(
                 "state store {} ({:?}) is at schema version {version} ({known} migrations known)",
@@ -169,6 +161,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Share(cmd) => admin_cmds::run_share(cmd).await,
         Command::Table(cmd) => admin_cmds::run_table(cmd).await,
         Command::Plan(args) => exit_with(admin_cmds::run_policy(args, false, false).await?),
+        Command::Probe { url, timeout } => {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(timeout.max(1)))
+                .build()?;
+            match client.get(&url).send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => {
+                    eprintln!("{url}: HTTP {}", r.status().as_u16());
+                    exit_with(1)
+                }
+                Err(e) => {
+                    eprintln!("{url}: {e}");
+                    exit_with(1)
+                }
+            }
+        }
         Command::Apply {
             policy,
             allow_delete,

@@ -392,6 +392,11 @@ fn recipient_json(r: &RecipientInfo, now: i64) -> serde_json::Value {
                 else if t.expires_at_ms.is_some_and(|e| e <= now) { "expired" }
                 else { "active" },
         })).collect::<Vec<_>>(),
+        "pendingLinks": r.pending_links.iter().filter(|l| l.expires_at_ms > now).map(|l| serde_json::json!({
+            "createdAt": fmt_ms(Some(l.created_at_ms)),
+            "linkExpiresAt": fmt_ms(Some(l.expires_at_ms)),
+            "tokenExpiresAt": l.token_expires_at_ms.map(|m| fmt_ms(Some(m))),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -606,8 +611,8 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!(
-                    "{:<24} {:<8} {:<32} {:<26} TOKENS",
-                    "NAME", "STATE", "SHARES", "CREATED"
+                    "{:<24} {:<8} {:<40} {:<26} TOKENS / PENDING LINKS",
+                    "NAME", "STATE", "SHARES (GRANT EXPIRY)", "CREATED"
                 );
                 for r in list {
                     let state = if r.revoked_at_ms.is_some() {
@@ -615,17 +620,37 @@ pub async fn run(cmd: RecipientCommand) -> anyhow::Result<()> {
                     } else {
                         "active"
                     };
-                    let tokens: Vec<String> = r
+                    let mut tokens: Vec<String> = r
                         .tokens
                         .iter()
                         .filter(|t| t.revoked_at_ms.is_none())
                         .map(|t| format!("{}… (expires {})", t.prefix, fmt_ms(t.expires_at_ms)))
                         .collect();
+                    tokens.extend(
+                        r.pending_links
+                            .iter()
+                            .filter(|l| l.expires_at_ms > now)
+                            .map(|l| {
+                                format!(
+                                    "link (until {}, token expires {})",
+                                    fmt_ms(Some(l.expires_at_ms)),
+                                    fmt_ms(l.token_expires_at_ms)
+                                )
+                            }),
+                    );
+                    let shares: Vec<String> = r
+                        .grant_expiries
+                        .iter()
+                        .map(|(s, e)| match e {
+                            Some(m) => format!("{s} (until {})", fmt_ms(Some(*m))),
+                            None => s.clone(),
+                        })
+                        .collect();
                     println!(
-                        "{:<24} {:<8} {:<32} {:<26} {}",
-                        r.name,
+                        "{:<24} {:<8} {:<40} {:<26} {}",
+                        super::admin_client::term_safe(&r.name),
                         state,
-                        r.shares.join(","),
+                        shares.join(","),
                         fmt_ms(Some(r.created_at_ms)),
                         tokens.join("; ")
                     );

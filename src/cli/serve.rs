@@ -58,6 +58,10 @@ pub struct Server {
     pub audit: crate::audit::writer::AuditWriter,
     /// Connection limits of every listener.
     connections: config::ConnectionLimits,
+    /// `/metrics` for other hosts (config `metricsListener`).
+    metrics: Option<(TcpListener, Router)>,
+    /// Its URL, when enabled.
+    pub metrics_url: Option<String>,
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -273,6 +277,26 @@ pub async fn start(
         Some((l, _)) => Some(format!("http://127.0.0.1:{}", l.local_addr()?.port())),
         None => None,
     };
+    let metrics = match &config.metrics_listener {
+        None => None,
+        Some(m) => {
+            let addr = resolve(&m.host, m.port)?;
+            let l = TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr} for metricsListener"))?;
+            l.set_nonblocking(true)?;
+            let router = crate::server::metrics::build_metrics_router(
+                crate::server::metrics::MetricsState {
+                    service: wired.service.clone(),
+                    token_hash: m.token_hash,
+                },
+            );
+            Some((l, router))
+        }
+    };
+    let metrics_url = match &metrics {
+        Some((l, _)) => Some(format!("http://{}/metrics", l.local_addr()?)),
+        None => None,
+    };
     Ok(Server {
         listener,
         app,
@@ -283,6 +307,8 @@ pub async fn start(
         admin_url,
         audit,
         connections: config.connections,
+        metrics,
+        metrics_url,
     })
 }
 
@@ -314,13 +340,21 @@ impl Server {
                 }
             })
         });
+        let metrics = self.metrics.map(|(listener, router)| {
+            let (limits, stopped) = (self.connections, stopped.clone());
+            tokio::spawn(async move {
+                if let Err(e) = serve(Listener::plain(listener), router, limits, stopped).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            })
+        });
         let listener = match self.tls {
             Some(tls) => Listener::tls(self.listener, tls.get_inner()),
             None => Listener::plain(self.listener),
         };
         serve(listener, self.app, self.connections, stopped).await?;
-        if let Some(admin) = admin {
-            let _ = admin.await;
+        for task in [admin, metrics].into_iter().flatten() {
+            let _ = task.await;
         }
         audit.checkpoint().await?;
         Ok(())
@@ -376,6 +410,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("lakeshare listening on {}", server.url);
     if let Some(admin) = &server.admin_url {
         println!("lakeshare admin API listening on {admin}");
+    }
+    if let Some(m) = &server.metrics_url {
+        eprintln!("metrics (bearer token required) on {m}");
     }
     match &config.public_url {
         Some(public) => eprintln!(

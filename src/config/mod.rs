@@ -6,5 +6,6 @@ mod storage;
 mod validate;
 
 pub use validate::{
-    Config, ConnectionLimits, SslConfig, check_public_url, load, parse, parse_policy,
+    Config, ConnectionLimits, MetricsListener, SslConfig, check_public_url, load, parse,
+    parse_policy,
 };

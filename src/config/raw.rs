@@ -42,6 +42,16 @@ pub(crate) struct RawConfig {
     pub(crate) temporary_credential_validity_seconds: Option<i64>,
     pub(crate) connections: Option<RawConnections>,
     pub(crate) public_url: Option<String>,
+    pub(crate) metrics_listener: Option<RawMetricsListener>,
+}
+
+/// A listener serving only `/metrics`, for scrapers on other hosts (Lakeshare extension).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawMetricsListener {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) bearer_token: RawValue,
 }
 
 /// Connection limits of the listeners (Lakeshare extension).
@@ -214,6 +224,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ("temporaryCredentialValiditySeconds", Support::Yes),
     ("connections", Support::Yes),
     ("publicUrl", Support::Yes),
+    ("metricsListener", Support::Yes),
 ];
 
 /// Keys of one table entry.

@@ -37,7 +37,7 @@ const GCS_KEYS: &[(&str, &str, bool)] = &[
     ("allowHttp", "allow_http", false),
 ];
 
-fn value(
+pub(crate) fn value(
     where_: &str,
     key: &str,
     v: &RawValue,

@@ -100,8 +100,31 @@ pub struct Config {
     /// optional port and path; no trailing slash), used for profiles, activation links and
     /// file URLs.
     pub public_url: Option<String>,
+    /// Lakeshare extension `metricsListener`: `/metrics` on another address, for scrapers on
+    /// other hosts, behind a bearer token (`bearerToken: {env: NAME}` or `{file: PATH}`).
+    pub metrics_listener: Option<MetricsListener>,
     /// Warnings to show the operator.
     pub warnings: Vec<String>,
+}
+
+/// Where and with which token `/metrics` is served to other hosts.
+#[derive(Clone)]
+pub struct MetricsListener {
+    /// Listen host.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+    /// SHA-256 of the bearer token scrapers present.
+    pub token_hash: [u8; 32],
+}
+
+impl std::fmt::Debug for MetricsListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsListener")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Limits applied to every accepted connection (recipient, admin and TLS listeners).
@@ -643,6 +666,28 @@ fn parse_in(text: &str, base: Option<&Path>) -> Result<Config, String> {
         temp_credential_validity_s,
         connections: connection_limits(raw.connections)?,
         public_url: raw.public_url.map(|u| check_public_url(&u)).transpose()?,
+        metrics_listener: raw
+            .metrics_listener
+            .map(|m| {
+                let token = super::storage::value(
+                    "metricsListener",
+                    "bearerToken",
+                    &m.bearer_token,
+                    true,
+                    base_dir,
+                )?;
+                if token.trim().len() < 16 {
+                    return Err(
+                        "metricsListener.bearerToken must be at least 16 characters".to_owned()
+                    );
+                }
+                Ok::<_, String>(MetricsListener {
+                    host: m.host,
+                    port: m.port,
+                    token_hash: crate::domain::token::hash(token.trim()),
+                })
+            })
+            .transpose()?,
         warnings,
     })
 }

@@ -187,8 +187,21 @@ pub struct RecipientInfo {
     pub ip_access_list: Vec<String>,
     /// Grant expiries (ms), by share.
     pub grant_expiries: BTreeMap<String, Option<i64>>,
+    /// Activation links not yet redeemed (including expired ones; callers compare with now).
+    pub pending_links: Vec<PendingLink>,
     /// Free-text comment.
     pub comment: Option<String>,
+}
+
+/// An activation link not yet redeemed (never its code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingLink {
+    /// Creation time (ms).
+    pub created_at_ms: i64,
+    /// When the link stops working (ms).
+    pub expires_at_ms: i64,
+    /// Expiry of the token it would issue (ms).
+    pub token_expires_at_ms: Option<i64>,
 }
 
 /// A token as listed (never the secret).

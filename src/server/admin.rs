@@ -62,6 +62,9 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/2.1/lakeshare/policy/apply"),
     ("GET", "/api/2.1/lakeshare/recipients/{name}/preview"),
     ("GET", "/api/2.1/lakeshare/changes"),
+    ("GET", "/api/2.1/lakeshare/admin-tokens"),
+    ("POST", "/api/2.1/lakeshare/admin-tokens"),
+    ("DELETE", "/api/2.1/lakeshare/admin-tokens/{prefix}"),
 ];
 
 /// An admin API error.
@@ -376,6 +379,25 @@ async fn changes(
     ok(s.service.admin_changes(p.limit.unwrap_or(50)).await?)
 }
 
+async fn list_admin_tokens(State(s): State<AdminState>, _a: Admin) -> R {
+    ok(s.service.admin_list_admin_tokens().await?)
+}
+
+async fn create_admin_token(State(s): State<AdminState>, a: Admin, bytes: Bytes) -> R {
+    ok(s.service
+        .admin_create_admin_token(&a.0, &body(&bytes)?)
+        .await?)
+}
+
+async fn revoke_admin_token(
+    State(s): State<AdminState>,
+    a: Admin,
+    Path(prefix): Path<String>,
+) -> R {
+    s.service.admin_revoke_admin_token(&a.0, &prefix).await?;
+    ok(serde_json::json!({}))
+}
+
 /// `GET /metrics` (Prometheus text; the admin listener is 127.0.0.1 only, no token needed).
 async fn metrics(State(s): State<AdminState>) -> Response {
     let mut r = s.service.render_metrics().into_response();
@@ -441,6 +463,14 @@ pub fn build_admin_router(state: AdminState) -> Router {
         .route(&format!("{EXT}/policy/apply"), post(policy_apply))
         .route(&format!("{EXT}/recipients/{{name}}/preview"), get(preview))
         .route(&format!("{EXT}/changes"), get(changes))
+        .route(
+            &format!("{EXT}/admin-tokens"),
+            get(list_admin_tokens).post(create_admin_token),
+        )
+        .route(
+            &format!("{EXT}/admin-tokens/{{prefix}}"),
+            axum::routing::delete(revoke_admin_token),
+        )
         .route("/metrics", get(metrics))
         .fallback(not_found);
     let audit = state.audit.clone();

@@ -183,12 +183,16 @@ pub(crate) async fn audit_requests(
     let Some(cfg) = cfg else {
         return next.run(request).await;
     };
-    // Probes and scrapes are not data access.
+    // Probes and scrapes are not data access (not audited; they still carry a request id).
     if matches!(
         request.uri().path(),
         "/healthz" | "/readyz" | "/_lakeshare/metrics" | "/metrics"
     ) {
-        return next.run(request).await;
+        let mut r = next.run(request).await;
+        if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            r.headers_mut().insert("x-request-id", v);
+        }
+        return r;
     }
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -312,6 +316,18 @@ pub(crate) async fn audit_requests(
         bytes: None,
         incomplete: false,
     };
+    // The access log line (no token, signature or URL: the route template, not the path).
+    tracing::info!(
+        target: "lakeshare::access",
+        method = %event.method,
+        route = %event.route,
+        status = event.status,
+        duration_ms = event.duration_ms,
+        request_id = %event.request_id,
+        principal = event.principal.as_deref().unwrap_or("-"),
+        client_ip = event.client_ip.as_deref().unwrap_or("-"),
+        "request"
+    );
     let who = event
         .principal
         .clone()

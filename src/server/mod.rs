@@ -9,6 +9,7 @@ pub mod conn;
 mod error;
 mod extract;
 mod json_errors;
+pub mod metrics;
 mod ndjson;
 pub mod router;
 mod routes;

@@ -68,6 +68,24 @@ fn recipient_info(
             allowed_ip_addresses: r.ip_access_list.clone(),
         },
         tokens,
+        pending_activation_links: r
+            .pending_links
+            .iter()
+            .filter(|l| l.expires_at_ms > now)
+            .map(|l| wire::PendingActivationLink {
+                created_at: l.created_at_ms,
+                expiration_time: l.expires_at_ms,
+                token_expiration_time: l.token_expires_at_ms,
+            })
+            .collect(),
+        grants: r
+            .grant_expiries
+            .iter()
+            .map(|(share, e)| wire::GrantEntry {
+                share: share.clone(),
+                expiration_time: *e,
+            })
+            .collect(),
     }
 }
 
@@ -93,7 +111,7 @@ impl Service {
             })?;
         self.inner
             .catalog
-            .lookup_admin_token(&token::hash(presented))
+            .lookup_admin_token(&token::hash(presented), self.now_ms())
             .await?
             .ok_or_else(|| ServiceError::Unauthenticated("the admin token is not valid".into()))
     }
@@ -386,5 +404,93 @@ impl Service {
                 })
                 .collect(),
         })
+    }
+}
+
+/// Default and longest lifetime of an admin token created through the API.
+const ADMIN_TOKEN_DEFAULT_S: i64 = 90 * 24 * 3600;
+const ADMIN_TOKEN_MAX_S: i64 = 400 * 24 * 3600;
+
+fn admin_token_entry(t: &crate::catalog::AdminTokenInfo, now: i64) -> wire::AdminTokenEntry {
+    wire::AdminTokenEntry {
+        name: t.name.clone(),
+        prefix: t.prefix.clone(),
+        state: if t.revoked_at_ms.is_some() {
+            "revoked"
+        } else if t.expires_at_ms.is_some_and(|e| e <= now) {
+            "expired"
+        } else {
+            "active"
+        }
+        .to_owned(),
+        created_at: t.created_at_ms,
+        expiration_time: t.expires_at_ms,
+        revoked_at: t.revoked_at_ms,
+    }
+}
+
+impl Service {
+    /// `GET /api/2.1/lakeshare/admin-tokens`.
+    pub async fn admin_list_admin_tokens(&self) -> Result<wire::ListAdminTokens, ServiceError> {
+        let now = self.now_ms();
+        Ok(wire::ListAdminTokens {
+            admin_tokens: self
+                .inner
+                .catalog
+                .list_admin_tokens()
+                .await?
+                .iter()
+                .map(|t| admin_token_entry(t, now))
+                .collect(),
+        })
+    }
+
+    /// `POST /api/2.1/lakeshare/admin-tokens`: a new token, shown once, stored hashed.
+    pub async fn admin_create_admin_token(
+        &self,
+        admin: &str,
+        req: &wire::CreateAdminToken,
+    ) -> Result<wire::CreatedAdminToken, ServiceError> {
+        let lifetime = req.lifetime_seconds.unwrap_or(ADMIN_TOKEN_DEFAULT_S);
+        if !(1..=ADMIN_TOKEN_MAX_S).contains(&lifetime) {
+            return Err(bad(format!(
+                "lifetime_seconds must be between 1 and {ADMIN_TOKEN_MAX_S} (400 days)"
+            )));
+        }
+        let now = self.now_ms();
+        let new = token::generate();
+        let expires = now.saturating_add(lifetime.saturating_mul(1000));
+        self.admin_catalog(admin)
+            .create_admin_token(&req.name, &new, Some(expires), now)
+            .await?;
+        let info = crate::catalog::AdminTokenInfo {
+            name: req.name.clone(),
+            prefix: new.display_prefix.clone(),
+            created_at_ms: now,
+            expires_at_ms: Some(expires),
+            revoked_at_ms: None,
+        };
+        Ok(wire::CreatedAdminToken {
+            token: new.secret,
+            info: admin_token_entry(&info, now),
+        })
+    }
+
+    /// `DELETE /api/2.1/lakeshare/admin-tokens/{prefix}`.
+    pub async fn admin_revoke_admin_token(
+        &self,
+        admin: &str,
+        prefix: &str,
+    ) -> Result<(), ServiceError> {
+        match self
+            .admin_catalog(admin)
+            .revoke_admin_tokens(None, Some(prefix), self.now_ms())
+            .await?
+        {
+            0 => Err(ServiceError::NotFound(format!(
+                "no live admin token with prefix '{prefix}'"
+            ))),
+            _ => Ok(()),
+        }
     }
 }

@@ -69,6 +69,34 @@ pub struct RecipientInfo {
     pub ip_access_list: IpAccessList,
     /// Tokens (never the secret).
     pub tokens: Vec<RecipientTokenInfo>,
+    /// Lakeshare extension: activation links not yet redeemed (never their codes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_activation_links: Vec<PendingActivationLink>,
+    /// Lakeshare extension: granted shares with their grant expiries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<GrantEntry>,
+}
+
+/// An activation link not yet redeemed (Lakeshare extension).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PendingActivationLink {
+    /// Creation time, ms.
+    pub created_at: i64,
+    /// When the link stops working, ms.
+    pub expiration_time: i64,
+    /// Expiry of the token it would issue, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expiration_time: Option<i64>,
+}
+
+/// A granted share and its expiry (Lakeshare extension).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GrantEntry {
+    /// Share name.
+    pub share: String,
+    /// Grant expiry, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_time: Option<i64>,
 }
 
 /// Body of `POST /recipients`.
@@ -182,4 +210,50 @@ pub struct ShareToPrivilegeAssignment {
 pub struct RecipientSharePermissions {
     /// Per share.
     pub permissions_out: Vec<ShareToPrivilegeAssignment>,
+}
+
+/// One admin token as listed (Lakeshare extension; never the secret).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AdminTokenEntry {
+    /// Administrator name.
+    pub name: String,
+    /// Display prefix.
+    pub prefix: String,
+    /// `active`, `expired` or `revoked`.
+    pub state: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Expiry (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_time: Option<i64>,
+    /// Revocation time (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+}
+
+/// `{"admin_tokens": [...]}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListAdminTokens {
+    /// The tokens, newest first.
+    pub admin_tokens: Vec<AdminTokenEntry>,
+}
+
+/// Body of `POST /api/2.1/lakeshare/admin-tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAdminToken {
+    /// Administrator name.
+    pub name: String,
+    /// Lifetime in seconds (default 90 days; at most 400 days).
+    #[serde(default)]
+    pub lifetime_seconds: Option<i64>,
+}
+
+/// The created token: shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedAdminToken {
+    /// The token (the only time it is shown).
+    pub token: String,
+    /// Its listing entry.
+    pub info: AdminTokenEntry,
 }
