@@ -12,6 +12,20 @@ use lakeshare::service::ServiceSettings;
 
 const DAY: i64 = 86_400_000;
 
+/// A server on the plain golden table with `limits`, at a manual clock.
+async fn limited(limits: Limits, clock: &std::sync::Arc<ManualClock>) -> support::TestServer {
+    support::start_with_clock(
+        &[("plain", support::golden("plain-unpartitioned"))],
+        support::local_signer,
+        ServiceSettings {
+            limits,
+            ..ServiceSettings::default()
+        },
+        clock.clone(),
+    )
+    .await
+}
+
 async fn get(client: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {
     client.get(url).bearer_auth(token).send().await.unwrap()
 }
@@ -19,17 +33,12 @@ async fn get(client: &reqwest::Client, url: &str, token: &str) -> reqwest::Respo
 #[tokio::test]
 async fn requests_per_minute_are_limited_until_the_next_minute() {
     let clock = ManualClock::at(100 * DAY + 10_000);
-    let server = support::start_with_clock(
-        &[("plain", support::golden("plain-unpartitioned"))],
-        support::local_signer,
-        ServiceSettings {
-            limits: Limits {
-                requests_per_minute: Some(3),
-                ..Limits::default()
-            },
-            ..ServiceSettings::default()
+    let server = limited(
+        Limits {
+            requests_per_minute: Some(3),
+            ..Limits::default()
         },
-        clock.clone(),
+        &clock,
     )
     .await;
     let client = reqwest::Client::new();
@@ -53,19 +62,14 @@ async fn requests_per_minute_are_limited_until_the_next_minute() {
 #[tokio::test]
 async fn a_daily_files_quota_stops_file_urls_until_the_next_day() {
     let clock = ManualClock::at(100 * DAY + 1_000);
-    let server = support::start_with_clock(
-        &[("plain", support::golden("plain-unpartitioned"))],
-        support::local_signer,
-        ServiceSettings {
-            limits: Limits {
-                // The table has 2 active files: the first query takes them; the second would
-                // cross the quota.
-                files_per_day: Some(3),
-                ..Limits::default()
-            },
-            ..ServiceSettings::default()
+    let server = limited(
+        Limits {
+            // The table has 2 active files: the first query takes them; the second would
+            // cross the quota.
+            files_per_day: Some(3),
+            ..Limits::default()
         },
-        clock.clone(),
+        &clock,
     )
     .await;
     let client = reqwest::Client::new();
@@ -98,18 +102,13 @@ async fn a_daily_files_quota_stops_file_urls_until_the_next_day() {
 #[tokio::test]
 async fn a_query_that_would_cross_the_daily_quota_hands_out_nothing() {
     let clock = ManualClock::at(100 * DAY + 1_000);
-    let server = support::start_with_clock(
-        &[("plain", support::golden("plain-unpartitioned"))],
-        support::local_signer,
-        ServiceSettings {
-            limits: Limits {
-                // 2 active files in the table: the query would cross the limit.
-                files_per_day: Some(1),
-                ..Limits::default()
-            },
-            ..ServiceSettings::default()
+    let server = limited(
+        Limits {
+            // 2 active files in the table: the query would cross the limit.
+            files_per_day: Some(1),
+            ..Limits::default()
         },
-        clock.clone(),
+        &clock,
     )
     .await;
     let client = reqwest::Client::new();

@@ -13,7 +13,7 @@ import json
 import pytest
 
 import audit_support as AS
-from conftest import (FILTER_SHARE, Share, assert_same_frame, delta_reader, error_text, session_conf, shared_name,
+from .support import (FILTER_SHARE, Share, assert_same_frame, delta_reader, error_text, session_conf, shared_name,
                       sharing_reader, snapshot, start_share, ts_text)
 
 

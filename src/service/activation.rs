@@ -57,16 +57,20 @@ impl Service {
         ))
     }
 
+    /// The unused, unexpired activation behind `code` (404 otherwise), without redeeming it.
+    async fn redeemable(&self, code: &str) -> Result<crate::catalog::Activation, ServiceError> {
+        self.inner
+            .catalog
+            .activation_info(&token::hash(code), self.now_ms())
+            .await?
+            .ok_or_else(not_found)
+    }
+
     /// What a partner opening the link in a browser is shown, without redeeming it: who the
     /// link is for, which shares (with their grant expiries), until when the link works and
     /// when the token it issues will expire.
     pub async fn activation_landing(&self, code: &str) -> Result<ActivationLanding, ServiceError> {
-        let activation = self
-            .inner
-            .catalog
-            .activation_info(&token::hash(code), self.now_ms())
-            .await?
-            .ok_or_else(not_found)?;
+        let activation = self.redeemable(code).await?;
         let recipient = self
             .inner
             .catalog
@@ -92,12 +96,7 @@ impl Service {
     /// Whether an activation code can still be redeemed (without redeeming it): the link's
     /// expiry, as JSON.
     pub async fn activation_info(&self, code: &str) -> Result<serde_json::Value, ServiceError> {
-        let activation = self
-            .inner
-            .catalog
-            .activation_info(&token::hash(code), self.now_ms())
-            .await?
-            .ok_or_else(not_found)?;
+        let activation = self.redeemable(code).await?;
         Ok(serde_json::json!({
             "activationUrlExpirationTime": iso(activation.expires_at_ms),
             "tokenExpirationTime": activation.token_expires_at_ms.and_then(iso),
