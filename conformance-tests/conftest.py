@@ -318,6 +318,16 @@ def gov_sales(work):
 
 
 @pytest.fixture(scope="session")
+def s3store(tmp_path_factory):
+    """s3s-fs on 127.0.0.1 (bucket `lake`), verifying SigV4 like S3; stopped at session end."""
+    import cloud_support as cs
+
+    emu = cs.S3sFs.start(tmp_path_factory.mktemp("s3s-fs"))
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="session")
 def moto(tmp_path_factory):
     """moto S3 on 127.0.0.1 (bucket `lake`); stopped at session end."""
     import cloud_support as cs

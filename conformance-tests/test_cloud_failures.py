@@ -7,8 +7,8 @@ healthy and broken tables side by side:
 * gone        -- az://lake/gone/trips, storage endpoint = a closed 127.0.0.1 port
 * badkey      -- az://lake/badkey/trips (the data exists in Azurite), storage with a wrong accessKey
 * alive       -- az://lake/f/trips, correct Azurite settings
-* s3ok        -- s3://lake/f/trips in moto
-* s3nobucket  -- s3://nobucket/f/trips: moto answers NoSuchBucket
+* s3ok        -- s3://lake/f/trips in s3s-fs
+* s3nobucket  -- s3://nobucket/f/trips: the store answers NoSuchBucket
 * s3absent    -- s3://lake/absent/trips: bucket exists, no table there
 * azabsent    -- az://lake/absent/trips: container exists, no table there
 * local       -- examples/tables/trips on local disk
@@ -57,11 +57,11 @@ def assert_no_secret(text, what):
 
 
 @pytest.fixture(scope="module")
-def uploads(azurite, moto):
+def uploads(azurite, s3store):
     return {
         "az": azurite.upload_dir(TRIPS, "f/trips"),
         "azbad": azurite.upload_dir(TRIPS, "badkey/trips"),
-        "s3": moto.upload_dir(TRIPS, "f/trips"),
+        "s3": s3store.upload_dir(TRIPS, "f/trips"),
     }
 
 
@@ -89,7 +89,8 @@ def s3_entry(moto, secrets_dir, bucket="lake"):
 
 
 @pytest.fixture(scope="module")
-def broken(lakeshare_bin, azurite, moto, uploads, secrets_dir, tmp_path_factory):
+def broken(lakeshare_bin, azurite, s3store, uploads, secrets_dir, tmp_path_factory):
+    moto = s3store
     tables = [
         {"name": "gone", "location": "az://lake/gone/trips", "historyShared": True},
         {"name": "badkey", "location": uploads["azbad"], "historyShared": True},
@@ -309,7 +310,7 @@ def test_no_secret_in_broken_server_log(broken):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_s3_missing_bucket_is_503(broken, kind):
-    """moto answers NoSuchBucket: a storage configuration problem, not a missing table -> 503."""
+    """The store answers NoSuchBucket: a storage configuration problem, not a missing table -> 503."""
     r, took = _timed(broken["api"], "s3nobucket", kind)
     what = f"{kind} of a table in a bucket that does not exist"
     assert took <= ANSWER_WITHIN
@@ -328,7 +329,8 @@ def test_absent_table_in_existing_bucket_is_404(broken, table, kind):
     assert code == "RESOURCE_DOES_NOT_EXIST", code
 
 
-def test_s3_missing_bucket_check_config(lakeshare_bin, moto, secrets_dir, tmp_path):
+def test_s3_missing_bucket_check_config(lakeshare_bin, s3store, secrets_dir, tmp_path):
+    moto = s3store
     cfg = srv.write_config(str(tmp_path / "c.yaml"),
                            A.one_share([{"name": "nb", "location": "s3://nobucket/f/trips"}], SHARE, SCHEMA),
                            extra={"storage": [s3_entry(moto, secrets_dir, bucket="nobucket")]})

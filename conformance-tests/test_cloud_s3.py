@@ -1,7 +1,8 @@
-"""Tables in S3 (moto): the stock Python connector end to end, and the SigV4 pre-signed URLs the
-server hands out, checked independently (moto does not verify signatures).
+"""Tables in S3 (s3s-fs, which verifies SigV4 — signatures, HTTP method, key and expiry of
+pre-signed URLs — as S3 does): the stock Python connector end to end, and the pre-signed URLs the
+server hands out, also recomputed independently with botocore.
 
-One module-scoped server shares five tables uploaded to moto's bucket `lake` under `s3mod/`:
+One module-scoped server shares five tables uploaded to the bucket `lake` under `s3mod/`:
 
 * `partitioned`   gen-partitioned (partitioned by region, five versions: time travel)
 * `dv`            dv-partitioned-checkpoint (deletion vectors; delta format only)
@@ -64,7 +65,8 @@ class S3Env:
 
 
 @pytest.fixture(scope="module")
-def s3(lakeshare_bin, moto, tables, tmp_path_factory):
+def s3(lakeshare_bin, s3store, tables, tmp_path_factory):
+    moto = s3store  # the name the helpers below use for the S3 store
     work = tmp_path_factory.mktemp("cloud-s3")
     secret = cs.Moto.write_secret(work / "s3-secret.txt")
     locations = {}

@@ -14,7 +14,8 @@ from api import Api, file_lines, ndjson
 
 
 @pytest.fixture(scope="module")
-def ttl_server(lakeshare_bin, tables, moto, tmp_path_factory):
+def ttl_server(lakeshare_bin, tables, s3store, tmp_path_factory):
+    moto = s3store  # reads go to the signature-verifying store
     d = tmp_path_factory.mktemp("share-ttl")
     local = tables["gen-partitioned"]["path"]
     s3 = moto.upload_dir(local, "share-ttl/gen-partitioned")

@@ -66,6 +66,10 @@ if [ ! -x conformance-tests/node_modules/.bin/azurite-blob ] || [ "$(cat "$NSTAM
   echo "$NWANT" > "$NSTAMP"
 fi
 
+echo "== s3s-fs (an S3 server that verifies signatures) for the S3 tests"
+LAKESHARE_S3S_FS=$(./scripts/s3s-fs.sh)
+export LAKESHARE_S3S_FS
+
 echo "== conformance tests (stock Python connector, raw HTTP, a real browser, a TLS proxy)"
 export LAKESHARE_ARTIFACTS="$PWD/target/conformance-artifacts"
 LAKESHARE_BIN="$PWD/target/debug/lakeshare" "$VENV/bin/python" -m pytest conformance-tests -q -p no:cacheprovider
