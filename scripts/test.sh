@@ -70,6 +70,8 @@ echo "== s3s-fs (an S3 server that verifies signatures) for the S3 tests"
 LAKESHARE_S3S_FS=$(./scripts/s3s-fs.sh)
 export LAKESHARE_S3S_FS
 
+echo "== NOT RUN: the Spark connector suite (conformance-tests/spark/): its jar"
+echo "   io.delta:delta-sharing-spark_2.13:4.4.0 is not available from the registries reachable here"
 echo "== conformance tests (stock Python connector, raw HTTP, a real browser, a TLS proxy)"
 export LAKESHARE_ARTIFACTS="$PWD/target/conformance-artifacts"
 LAKESHARE_BIN="$PWD/target/debug/lakeshare" "$VENV/bin/python" -m pytest conformance-tests -q -p no:cacheprovider

@@ -1,10 +1,11 @@
 """Fixtures of the Spark conformance suite: the real Delta Sharing Spark connector against lakeshare.
 
-* `spark` (session): ONE local SparkSession (pyspark 4.2.0, master local[2], no UI, 2 shuffle
-  partitions, private spark.local.dir and warehouse in a pytest temp dir) with the Delta extension
-  and catalog and `spark.jars` = every jar of the connector folder that scripts/spark-deps.sh
-  resolves from spark/pom.xml (io.delta:delta-sharing-spark_2.13:4.4.0 and its runtime
-  dependencies, minus what pyspark ships). The folder is $LAKESHARE_SPARK_JARS, else
+* `spark` (package scope: ONE SparkSession for the whole Spark suite, stopped after its last test so
+  that its JVM does not idle through the rest of the conformance run): pyspark 4.2.0, master
+  local[2], no UI, 2 shuffle partitions, private spark.local.dir and warehouse in a pytest temp dir,
+  the Delta extension and catalog, and `spark.jars` = every jar of the folder that
+  scripts/spark-deps.sh resolves from spark/pom.xml (io.delta:delta-sharing-spark_2.13:4.4.0 and its
+  runtime dependencies, minus what pyspark ships): $LAKESHARE_SPARK_JARS, else
   target/spark-jars/<sha256 of spark/pom.xml>/. A missing Java, pyspark or jar folder FAILS every
   Spark test with the reason; nothing is skipped.
 * `share` (module): a lakeshare server of its own (governance.GovServer: own config and SQLite
@@ -25,7 +26,7 @@ import pytest
 from .support import suite_fail, check_jars, jar_folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def spark(tmp_path_factory):
     java = shutil.which("java") or (os.environ.get("JAVA_HOME") and os.path.join(os.environ["JAVA_HOME"], "bin", "java"))
     if not java or not os.path.exists(java):
@@ -50,6 +51,9 @@ def spark(tmp_path_factory):
         # Delta's log replay defaults to 50 shuffle partitions: tiny tables need 2 (Delta's own test setting)
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "2")
+        # the golden tables' commits are years old: allow time travel past deletedFileRetentionDuration
+        # (Delta 4.x refuses it by default; applies to the oracle and the connector's delta path)
+        .config("spark.databricks.delta.vacuum.enforceTimeTravelWithinDeletedFileRetentionDuration", "false")
         .config("spark.driver.memory", "2g")
         .config("spark.driver.extraJavaOptions", java_opts)
         .config("spark.local.dir", str(tmp / "local"))

@@ -60,6 +60,11 @@ def check_jars(folder, pyspark_jars):
     connector is there, or when a class is both in a resolved jar and in pyspark/jars."""
     jars = sorted(glob.glob(str(folder / "*.jar")))
     where, how = folder, "run scripts/spark-deps.sh (it resolves conformance-tests/spark/pom.xml with Maven)"
+    log = folder.parent / (folder.name + ".log")
+    if log.exists():  # a failed resolution leaves its Maven log next to the folder
+        errors = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("[ERROR]") and ln[7:].strip()]
+        if errors:
+            how += f"; its last run failed: {errors[0][8:]} (log: {log})"
     if not folder.is_dir() or not jars:
         suite_fail(f"no Spark connector jars in {where}: {how}.")
     if not (folder / ".complete").exists() and not os.environ.get("LAKESHARE_SPARK_JARS"):
