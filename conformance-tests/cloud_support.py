@@ -84,58 +84,6 @@ class Emulator:
                 self.proc.wait()
 
 
-class S3sFs(Emulator):
-    """s3s-fs on 127.0.0.1 serving a directory (bucket `lake` = a sub-directory); the same
-    interface as `Moto`."""
-    bucket = "lake"
-    scheme = "s3"
-
-    @classmethod
-    def start(cls, workdir):
-        exe = os.environ.get("LAKESHARE_S3S_FS") or shutil.which("s3s-fs")
-        if not exe or not os.path.exists(exe):
-            raise RuntimeError("s3s-fs is required for the S3 tests (scripts/test.sh installs it with "
-                               "scripts/s3s-fs.sh and sets LAKESHARE_S3S_FS); this test never skips")
-        root = Path(workdir) / "s3-root"
-        (root / cls.bucket).mkdir(parents=True)
-        port = free_port()
-        log = open(Path(workdir) / "s3s-fs.log", "w")
-        proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", str(port), "--access-key", S3_ACCESS_KEY,
-                                 "--secret-key", S3_SECRET_KEY, str(root)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        endpoint = f"http://127.0.0.1:{port}"
-        # any answer (403 for an unsigned request) means it listens
-        _wait_http(endpoint + "/", proc, "s3s-fs", ok=lambda r: r.status_code < 500)
-        self = cls(proc, endpoint, log.name)
-        self.root = root
-        return self
-
-    def client(self):
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_ACCESS_KEY,
-                            aws_secret_access_key=S3_SECRET_KEY, region_name=S3_REGION,
-                            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
-
-    def upload_dir(self, local_dir, prefix):
-        # PUT through the S3 API (signed, verified), so the objects are what a real upload makes
-        c = self.client()
-        for p, rel in _files(local_dir):
-            c.upload_file(str(p), self.bucket, f"{prefix}/{rel}")
-        return f"s3://{self.bucket}/{prefix}"
-
-    def storage_entry(self, secret_file):
-        return {"location": f"s3://{self.bucket}/", "s3": {
-            "region": S3_REGION, "endpoint": self.endpoint, "pathStyle": True, "allowHttp": True,
-            "accessKeyId": S3_ACCESS_KEY, "secretAccessKey": {"file": str(secret_file)}}}
-
-    @staticmethod
-    def write_secret(path):
-        Path(path).write_text(S3_SECRET_KEY + "\n")
-        return path
-
-
 class Moto(Emulator):
     bucket = "lake"
     scheme = "s3"
@@ -274,3 +222,38 @@ class FakeGcs(Emulator):
     def storage_entry(self):
         return {"location": f"gs://{self.bucket}/", "gcs": {
             "serviceAccountKeyFile": str(self.key_file), "baseUrl": self.endpoint, "allowHttp": True}}
+
+
+class S3sFs(Moto):
+    """s3s-fs on 127.0.0.1 serving a directory (bucket `lake` = a sub-directory); the same
+    interface as `Moto` (uploads, storage entry and secret are the same)."""
+    bucket = "lake"
+    scheme = "s3"
+
+    @classmethod
+    def start(cls, workdir):
+        exe = os.environ.get("LAKESHARE_S3S_FS") or shutil.which("s3s-fs")
+        if not exe or not os.path.exists(exe):
+            raise RuntimeError("s3s-fs is required for the S3 tests (scripts/test.sh installs it with "
+                               "scripts/s3s-fs.sh and sets LAKESHARE_S3S_FS); this test never skips")
+        root = Path(workdir) / "s3-root"
+        (root / cls.bucket).mkdir(parents=True)
+        port = free_port()
+        log = open(Path(workdir) / "s3s-fs.log", "w")
+        proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", str(port), "--access-key", S3_ACCESS_KEY,
+                                 "--secret-key", S3_SECRET_KEY, str(root)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        endpoint = f"http://127.0.0.1:{port}"
+        # any answer (403 for an unsigned request) means it listens
+        _wait_http(endpoint + "/", proc, "s3s-fs", ok=lambda r: r.status_code < 500)
+        self = cls(proc, endpoint, log.name)
+        self.root = root
+        return self
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_ACCESS_KEY,
+                            aws_secret_access_key=S3_SECRET_KEY, region_name=S3_REGION,
+                            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
