@@ -49,6 +49,9 @@ missing=()
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# Java 17 and Maven generate the Spark-written tables (scripts/spark-tables.sh) when their cache is cold
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -69,6 +72,16 @@ fi
 echo "== s3s-fs (an S3 server that verifies signatures) for the S3 tests"
 LAKESHARE_S3S_FS=$(./scripts/s3s-fs.sh)
 export LAKESHARE_S3S_FS
+
+echo "== Spark-written Delta tables and Spark's reads of them (cached by the generator's sha256)"
+# Runs Maven, pip and one SparkSession only when conformance-tests/gen_spark_tables.py, its
+# requirements or its pom changed; a failure stops the run here (test_spark_written_tables.py
+# would fail without the folder anyway).
+if ! LAKESHARE_SPARK_TABLES=$(./scripts/spark-tables.sh); then
+  echo "scripts/spark-tables.sh failed (see its messages above): the Spark-written tables could not be generated" >&2
+  exit 1
+fi
+export LAKESHARE_SPARK_TABLES
 
 echo "== NOT RUN: the Spark connector suite (conformance-tests/spark/): its jar"
 echo "   io.delta:delta-sharing-spark_2.13:4.4.0 is not available from the registries reachable here"

@@ -22,7 +22,11 @@ use crate::protocol::capabilities::{Capabilities, ResponseFormat};
 /// log replay (checkpoint formats, vacuum protection).
 const TRANSPARENT_READER_FEATURES: &[&str] = &["v2checkpoint", "vacuumprotocolcheck"];
 
-/// Reader features (lower-cased) a client must list to read this table in delta format.
+/// Reader features a delta-format client must list in `readerfeatures`: without them a reader
+/// would silently return wrong rows (deleted rows, physical column names).
+const ANNOUNCED_READER_FEATURES: &[&str] = &["deletionvectors", "columnmapping"];
+
+/// Reader features (lower-cased) this table uses that the parquet format cannot express.
 pub(crate) fn required_reader_features(info: &TableInfo) -> Vec<String> {
     let mut needed: Vec<String> = info
         .reader_features_lower()
@@ -61,8 +65,14 @@ pub(crate) fn negotiate(
         return Ok(ResponseFormat::Parquet);
     }
     if requested.contains(&ResponseFormat::Delta) {
+        // Only features whose absence a delta reader would not notice must be announced (as the
+        // reference server checks); any other one is named in the protocol line, and the
+        // client's own reader refuses it if it cannot read it. The stock Python client, whose
+        // kernel reads type-widened and variant tables, announces only deletion vectors,
+        // column mapping and timestamp_ntz.
         let missing: Vec<&String> = needed
             .iter()
+            .filter(|f| ANNOUNCED_READER_FEATURES.contains(&f.as_str()))
             .filter(|f| !caps.supports_reader_feature(f))
             .collect();
         if missing.is_empty() {
