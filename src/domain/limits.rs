@@ -211,29 +211,23 @@ impl LimitTracker {
         now_ms: i64,
     ) -> Result<(), Exceeded> {
         self.with(recipient, now_ms, |u| {
-            let day = retry(now_ms, DAY_MS);
             let (f, b) = (u.files.saturating_add(files), u.bytes.saturating_add(bytes));
-            if let Some(max) = limits.files_per_day
-                && f > max
-            {
-                return Err(Exceeded {
-                    what: format!(
-                        "{max} files per day ({} left today, this answer needs {files} more)",
-                        max.saturating_sub(u.files)
-                    ),
-                    retry_after_s: day,
-                });
-            }
-            if let Some(max) = limits.bytes_per_day
-                && b > max
-            {
-                return Err(Exceeded {
-                    what: format!(
-                        "{max} bytes per day ({} left today, this answer needs {bytes} more)",
-                        max.saturating_sub(u.bytes)
-                    ),
-                    retry_after_s: day,
-                });
+            for (max, used, wanted, unit) in [
+                (limits.files_per_day, u.files, files, "files"),
+                (limits.bytes_per_day, u.bytes, bytes, "bytes"),
+            ] {
+                if let Some(max) = max
+                    && used.saturating_add(wanted) > max
+                {
+                    return Err(Exceeded {
+                        what: format!(
+                            "{max} {unit} per day ({} left today, this answer needs {wanted} \
+                             more)",
+                            max.saturating_sub(used)
+                        ),
+                        retry_after_s: retry(now_ms, DAY_MS),
+                    });
+                }
             }
             u.files = f;
             u.bytes = b;
